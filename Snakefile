@@ -1,0 +1,26 @@
+# avcmr: audio-visual cross-modal retrieval, from raw video to the paper's tables.
+# Run: snakemake --cores 2 results/synthetic/map.tsv   (see README.md)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/acquire.smk"
+include: "workflow/rules/decode.smk"
+include: "workflow/rules/audio.smk"
+include: "workflow/rules/visual.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        default_targets(),

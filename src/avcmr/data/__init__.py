@@ -1,0 +1,1 @@
+"""Datasets: manifests, the synthetic generators, splits."""

@@ -1,0 +1,1 @@
+"""Media handling: ffmpeg probing, decoding and encoding (and, later, downloads)."""

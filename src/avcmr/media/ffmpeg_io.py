@@ -1,0 +1,139 @@
+"""Decode and encode media with ffmpeg through ffmpeg-python.
+
+Decoding follows DATA.md: video at 1 frame per second scaled to 299×299 RGB (InceptionV3's input),
+audio as 16 kHz mono float32 in [−1, 1] (VGGish's input). Problems with a file are raised as
+:class:`MediaError` with a short reason that the stages record in the failures table.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+
+class MediaError(Exception):
+    """A media file that cannot be used; ``reason`` is a short, table-friendly explanation."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def require_ffmpeg() -> None:
+    """Fail early, in one line, when the binaries the workflow calls are not on PATH."""
+    missing = [name for name in ("ffmpeg", "ffprobe") if shutil.which(name) is None]
+    if missing:
+        raise RuntimeError(
+            f"{' and '.join(missing)} not found on PATH: install ffmpeg (Debian/Ubuntu: "
+            "`apt-get install ffmpeg`; conda: `conda install -c conda-forge ffmpeg`) or run `make setup`"
+        )
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration_s: float
+    has_video: bool
+    has_audio: bool
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Streams and duration of a media file (ffprobe)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise MediaError("empty file")
+    try:
+        info = ffmpeg.probe(str(path))
+    except ffmpeg.Error as error:
+        raise MediaError(f"unreadable media ({_last_line(error.stderr)})") from None
+    streams = info.get("streams", [])
+    durations = [float(s["duration"]) for s in streams if s.get("duration") not in (None, "N/A")]
+    fmt_duration = info.get("format", {}).get("duration")
+    duration = float(fmt_duration) if fmt_duration not in (None, "N/A") else max(durations, default=0.0)
+    return MediaInfo(
+        duration_s=duration,
+        has_video=any(s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic", 0) == 0 for s in streams),
+        has_audio=any(s.get("codec_type") == "audio" for s in streams),
+    )
+
+
+def decode_frames(path: str | Path, fps: float = 1.0, size: int = 299) -> np.ndarray:
+    """Frames sampled at ``fps`` and resized to ``size``×``size`` RGB: uint8 array (n, size, size, 3)."""
+    try:
+        raw, _ = (
+            ffmpeg.input(str(path))
+            .video.filter("fps", fps=fps)
+            .filter("scale", size, size)
+            .output("pipe:", format="rawvideo", pix_fmt="rgb24")
+            .run(capture_stdout=True, capture_stderr=True, quiet=True)
+        )
+    except ffmpeg.Error as error:
+        raise MediaError(f"video decode failed ({_last_line(error.stderr)})") from None
+    frame_bytes = size * size * 3
+    n_frames = len(raw) // frame_bytes
+    return np.frombuffer(raw[: n_frames * frame_bytes], dtype=np.uint8).reshape(n_frames, size, size, 3)
+
+
+def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Mono float32 waveform in [−1, 1] resampled to ``sample_rate``."""
+    try:
+        raw, _ = (
+            ffmpeg.input(str(path))
+            .audio.output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate)
+            .run(capture_stdout=True, capture_stderr=True, quiet=True)
+        )
+    except ffmpeg.Error as error:
+        raise MediaError(f"audio decode failed ({_last_line(error.stderr)})") from None
+    return np.frombuffer(raw, dtype=np.float32).copy()
+
+
+def encode_clip(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: int,
+    audio: np.ndarray,
+    sample_rate: int,
+    crf: int = 23,
+) -> None:
+    """Write an H.264 + AAC MP4 from uint8 RGB frames (n, h, w, 3) and a mono float waveform."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames.shape[1:3]
+    audio_file = path.with_suffix(".input.f32")
+    np.ascontiguousarray(audio, dtype=np.float32).tofile(audio_file)
+    try:
+        video_in = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
+        audio_in = ffmpeg.input(str(audio_file), format="f32le", ar=sample_rate, ac=1)
+        process = (
+            ffmpeg.output(
+                video_in, audio_in, str(path),
+                vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset="veryfast",
+                acodec="aac", audio_bitrate="64k", shortest=None,
+                # Single-threaded x264 keeps output byte-identical across machines.
+                threads=1, movflags="+faststart", map_metadata=-1, fflags="+bitexact",
+                flags="+bitexact",
+            )
+            .overwrite_output()
+            .run_async(pipe_stdin=True, pipe_stderr=True, quiet=True)
+        )
+        _, stderr = process.communicate(input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes())
+        if process.returncode != 0:
+            raise RuntimeError(f"ffmpeg could not encode {path}: {_last_line(stderr)}")
+    finally:
+        audio_file.unlink(missing_ok=True)
+
+
+def ffmpeg_version() -> str:
+    out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True).stdout
+    return out.splitlines()[0]
+
+
+def _last_line(stderr: bytes | None) -> str:
+    lines = [line.strip() for line in (stderr or b"").decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no message"

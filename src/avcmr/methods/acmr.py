@@ -1,0 +1,400 @@
+"""`acmr`: Adversarial Cross-Modal Retrieval (Wang, Yang, Xu, Hanjalic, Shen; ACM MM 2017).
+
+Two tanh feature projectors map each modality into an E = 40 dimensional common space
+(official demo ``sunpeng981712364/ACMR_demo``, ``adv_crossmodal_triplet_wiki.py``):
+
+- visual 1024 → 512 → 100 → E (the demo's image branch ``vf_fc_0..2``),
+- audio  128 → E → 100 → E (the demo's text branch ``le_fc_0..2``; every layer tanh).
+
+The *embedding loss* (paper Eq. 6, "label prediction" L_imd + "structure preservation" L_imi,
+weights as in the official code) is
+
+    L_emb = 100 · L_imd + L_imi,
+    L_imd = mean CE(softmax(W e_v), y) + mean CE(softmax(W e_a), y)      (linear label classifier E → C)
+    L_imi = max(0, m + α·Σ½‖e_v − e_a‖² − Σ½‖e_v − e_a[n_v]‖²)
+          + max(0, m + α·Σ½‖e_a − e_v‖² − Σ½‖e_a − e_v[n_a]‖²),         m = 0.1, α = 5,
+
+sums over the minibatch as in the demo (``tf.nn.l2_loss``), positive = the item's own pair, negative
+n_v (n_a) = the batch item of another class whose *input* visual (audio) feature is most
+cosine-similar to the anchor's (the demo's hard-negative mining). The *adversarial loss* (Eq. 8)
+is the cross-entropy of a modality classifier D (E → E/2 → E/4 → 2, linear layers as in the demo)
+that sits behind a gradient-reversal layer with λ = 2/(1 + e^{−10p}) − 1, p = epoch / epochs; so
+one backward pass of L_emb + L_adv trains D to tell the modalities apart while the projectors get
+the reversed gradient (the min-max of Eqs. 9–10). Adam, lr 1e-4, β1 = 0.5 for both players, batch
+64. Retrieval: cosine between the E-dimensional projections (METHODS.md), not the demo's
+Euclidean MAP@50.
+
+Deviations from the demo, all towards the paper: the label classifier is trained (the demo's
+optimiser leaves ``lc_*`` at its initialisation) and the reversed adversarial gradient reaches the
+projectors (the demo's ``emb_train_op`` minimises L_emb only); minibatches are reshuffled every
+epoch; inputs are z-scored with training statistics. The number of epochs is chosen on a
+validation split carved from the training pairs (best validation MAP), never on test data.
+
+Budget: one epoch over 22,482 VEGAS pairs takes a few seconds on two CPU cores; the default of 10
+epochs (demo: 50) keeps ``fit`` within tens of seconds.
+
+This module also holds what the other adversarial baselines share: the tanh projectors, the
+gradient-reversal layer and modality classifier (``ucal``), and the validation-split / model
+selection helpers (``dscmr``, ``ucal``, ``ugach``, ``agah``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.nn import functional as F
+
+from avcmr.methods.base import (
+    RetrievalMethod,
+    check_training_data,
+    cosine_similarity,
+    hamming_similarity,
+)
+from avcmr.methods.registry import register
+from avcmr.methods.torch_utils import (
+    Standardizer,
+    minibatches,
+    pick_device,
+    predict_in_batches,
+    seed_everything,
+    to_tensor,
+)
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces: projectors, gradient reversal, modality classifier
+# ---------------------------------------------------------------------------------------------
+def tanh_projector(sizes: Sequence[int]) -> nn.Sequential:
+    """Fully connected layers, every one followed by tanh (the output layer too, as in ACMR)."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(n_in, n_out), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def visual_projector(visual_dim: int, embedding_dim: int) -> nn.Sequential:
+    """ACMR image branch: visual_dim → 512 → 100 → E."""
+    return tanh_projector([visual_dim, 512, 100, embedding_dim])
+
+
+def audio_projector(audio_dim: int, embedding_dim: int) -> nn.Sequential:
+    """ACMR text branch reused for audio: audio_dim → E → 100 → E."""
+    return tanh_projector([audio_dim, embedding_dim, 100, embedding_dim])
+
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, strength):
+        ctx.strength = strength
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return -ctx.strength * grad_output, None
+
+
+class GradientReversal(nn.Module):
+    """Identity in the forward pass, gradient × (−``strength``) backwards (Ganin & Lempitsky 2015)."""
+
+    def __init__(self, strength: float = 1.0):
+        super().__init__()
+        self.strength = float(strength)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ReverseGradient.apply(x, self.strength)
+
+
+def grl_strength(progress: float) -> float:
+    """The DANN / ACMR schedule λ(p) = 2 / (1 + e^{−10p}) − 1, p ∈ [0, 1] the training progress."""
+    return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+
+
+class ModalityClassifier(nn.Module):
+    """ACMR's modality discriminator behind a gradient-reversal layer: E → E/2 → E/4 → 2.
+
+    The official demo builds it from ``slim.fully_connected(..., activation_fn=None)``, i.e. linear
+    layers; that is kept here.
+    """
+
+    def __init__(self, embedding_dim: int):
+        super().__init__()
+        self.reversal = GradientReversal(0.0)
+        half, quarter = max(embedding_dim // 2, 1), max(embedding_dim // 4, 1)
+        self.layers = nn.Sequential(
+            nn.Linear(embedding_dim, half), nn.Linear(half, quarter), nn.Linear(quarter, 2)
+        )
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.reversal(embedding))
+
+
+def modality_loss(classifier: ModalityClassifier, audio_embedding: torch.Tensor, visual_embedding: torch.Tensor) -> torch.Tensor:
+    """L_adv (ACMR Eq. 8): mean cross-entropy of telling visual (class 0) from audio (class 1)."""
+    visual_target = torch.zeros(len(visual_embedding), dtype=torch.long, device=visual_embedding.device)
+    audio_target = torch.ones(len(audio_embedding), dtype=torch.long, device=audio_embedding.device)
+    return F.cross_entropy(classifier(visual_embedding), visual_target) + F.cross_entropy(
+        classifier(audio_embedding), audio_target
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared model-selection helpers (validation split carved from the training pairs)
+# ---------------------------------------------------------------------------------------------
+def carve_validation(labels: np.ndarray, fraction: float, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, validation) of a stratified split of the *training* pairs.
+
+    ``fraction`` 0 gives no validation set. Stratification falls back to a plain random split when
+    a class has fewer than two pairs or the validation set is smaller than the number of classes.
+    """
+    n_items = len(labels)
+    if fraction <= 0:
+        return np.arange(n_items), np.zeros(0, dtype=np.int64)
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}")
+    n_validation = int(round(fraction * n_items))
+    if n_validation < 2 or n_items - n_validation < 2:
+        return np.arange(n_items), np.zeros(0, dtype=np.int64)
+    _, counts = np.unique(labels, return_counts=True)
+    stratify = labels if counts.min() >= 2 and len(counts) <= min(n_validation, n_items - n_validation) else None
+    seed = 0 if random_state is None else int(random_state)
+    fit_index, validation_index = train_test_split(
+        np.arange(n_items), test_size=n_validation, stratify=stratify, random_state=seed
+    )
+    return np.sort(fit_index), np.sort(validation_index)
+
+
+def _mean_average_precision(scores: np.ndarray, query_labels: np.ndarray, candidate_labels: np.ndarray, tie_seed: int) -> float:
+    # Same convention as avcmr.evaluation.metrics (which this layer may not import): full list,
+    # ties broken by a seeded random permutation of the candidates then a stable sort.
+    shuffle = np.random.default_rng(tie_seed).permutation(scores.shape[1])
+    ranking = shuffle[np.argsort(-scores[:, shuffle], axis=1, kind="stable")]
+    hits = candidate_labels[ranking] == query_labels[:, None]
+    precision_at_hits = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1) * hits
+    n_relevant = hits.sum(axis=1)
+    ap = np.divide(precision_at_hits.sum(axis=1), n_relevant, out=np.zeros(len(hits)), where=n_relevant > 0)
+    return float(ap.mean())
+
+
+def validation_map(audio_embedding: np.ndarray, visual_embedding: np.ndarray, labels: np.ndarray, kind: str = "cosine") -> float:
+    """(MAP a→v + MAP v→a) / 2 on the validation pairs, by cosine or by Hamming ranking."""
+    if kind == "hamming":
+        scores = hamming_similarity(audio_embedding, visual_embedding)
+    else:
+        scores = cosine_similarity(audio_embedding, visual_embedding)
+    labels = np.asarray(labels)
+    return 0.5 * (
+        _mean_average_precision(scores, labels, labels, 0) + _mean_average_precision(scores.T, labels, labels, 0)
+    )
+
+
+class BestEpoch:
+    """Keeps a copy of the networks' weights at the epoch with the best validation score."""
+
+    def __init__(self, networks: Mapping[str, nn.Module]):
+        self.networks = dict(networks)
+        self.best_score = -math.inf
+        self.best_epoch: int | None = None
+        self._state: dict[str, dict] | None = None
+
+    def update(self, epoch: int, score: float) -> bool:
+        if score > self.best_score:
+            self.best_score, self.best_epoch = score, epoch
+            self._state = {name: copy.deepcopy(net.state_dict()) for name, net in self.networks.items()}
+            return True
+        return False
+
+    def restore(self) -> None:
+        if self._state is not None:
+            for name, net in self.networks.items():
+                net.load_state_dict(self._state[name])
+
+
+def encode_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, integer codes 0…C−1) of arbitrary label values."""
+    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    return classes, codes.astype(np.int64)
+
+
+def count_parameters(*networks: nn.Module) -> int:
+    return int(sum(p.numel() for net in networks for p in net.parameters()))
+
+
+# ---------------------------------------------------------------------------------------------
+# ACMR's own losses
+# ---------------------------------------------------------------------------------------------
+def hardest_other_class(features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every row, the index of the most cosine-similar row of another class (ACMR demo's
+    negative mining on the input features) and whether such a row exists."""
+    normalised = F.normalize(features, dim=1)
+    similarity = normalised @ normalised.T
+    other_class = labels[:, None] != labels[None, :]
+    similarity = similarity.masked_fill(~other_class, -math.inf)
+    return similarity.argmax(dim=1), other_class.any(dim=1)
+
+
+def acmr_triplet_loss(
+    audio_embedding: torch.Tensor,
+    visual_embedding: torch.Tensor,
+    negative_for_visual: torch.Tensor,
+    negative_for_audio: torch.Tensor,
+    margin: float = 0.1,
+    alpha: float = 5.0,
+) -> torch.Tensor:
+    """L_imi as the official demo computes it: hinge on minibatch sums of ½‖·‖².
+
+    ``negative_for_visual[i]`` indexes the audio embedding used as negative of visual anchor i,
+    ``negative_for_audio[i]`` the visual embedding used as negative of audio anchor i.
+    """
+    positive = 0.5 * ((visual_embedding - audio_embedding) ** 2).sum()
+    visual_negative = 0.5 * ((visual_embedding - audio_embedding[negative_for_visual]) ** 2).sum()
+    audio_negative = 0.5 * ((audio_embedding - visual_embedding[negative_for_audio]) ** 2).sum()
+    return F.relu(margin + alpha * positive - visual_negative) + F.relu(margin + alpha * positive - audio_negative)
+
+
+@register("acmr")
+class ACMR(RetrievalMethod):
+    def __init__(
+        self,
+        embedding_dim: int = 40,
+        label_weight: float = 100.0,
+        margin: float = 0.1,
+        alpha: float = 5.0,
+        lr_embedding: float = 1e-4,
+        lr_domain: float = 1e-4,
+        beta1: float = 0.5,
+        batch_size: int = 64,
+        epochs: int = 10,
+        validation_fraction: float = 0.1,
+        standardize: bool = True,
+        device: str = "auto",
+        random_state: int | None = 0,
+    ):
+        super().__init__(random_state=random_state)
+        self.embedding_dim = embedding_dim
+        self.label_weight = label_weight
+        self.margin = margin
+        self.alpha = alpha
+        self.lr_embedding = lr_embedding
+        self.lr_domain = lr_domain
+        self.beta1 = beta1
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.validation_fraction = validation_fraction
+        self.standardize = standardize
+        self.device = device
+
+    def fit(self, audio, visual, labels) -> ACMR:
+        audio, visual, labels = check_training_data(audio, visual, labels)
+        generator = seed_everything(self.random_state)
+        self.device_ = pick_device(self.device)
+        self.classes_, codes = encode_labels(labels)
+        fit_index, validation_index = carve_validation(codes, self.validation_fraction, self.random_state)
+        self.audio_scaler_, self.visual_scaler_ = fit_scalers(audio[fit_index], visual[fit_index], self.standardize)
+
+        self.audio_net_ = audio_projector(audio.shape[1], self.embedding_dim).to(self.device_)
+        self.visual_net_ = visual_projector(visual.shape[1], self.embedding_dim).to(self.device_)
+        self.label_classifier_ = nn.Linear(self.embedding_dim, len(self.classes_)).to(self.device_)
+        self.modality_classifier_ = ModalityClassifier(self.embedding_dim).to(self.device_)
+        embedding_params = [
+            *self.audio_net_.parameters(),
+            *self.visual_net_.parameters(),
+            *self.label_classifier_.parameters(),
+        ]
+        betas = (self.beta1, 0.999)
+        optimizer_embedding = torch.optim.Adam(embedding_params, lr=self.lr_embedding, betas=betas)
+        optimizer_domain = torch.optim.Adam(self.modality_classifier_.parameters(), lr=self.lr_domain, betas=betas)
+
+        audio_t = to_tensor(self.audio_scaler_.transform(audio[fit_index]), self.device_)
+        visual_t = to_tensor(self.visual_scaler_.transform(visual[fit_index]), self.device_)
+        codes_t = torch.as_tensor(codes[fit_index], device=self.device_)
+        nets = {"audio": self.audio_net_, "visual": self.visual_net_}
+        tracker = BestEpoch(nets)
+        self.history_ = []
+        for epoch in range(self.epochs):
+            started = time.perf_counter()
+            self.modality_classifier_.reversal.strength = grl_strength(epoch / max(self.epochs, 1))
+            for net in (*nets.values(), self.label_classifier_, self.modality_classifier_):
+                net.train()
+            sums = np.zeros(4)
+            n_batches = 0
+            for batch in minibatches(len(fit_index), self.batch_size, generator, drop_last=True):
+                batch = batch.to(self.device_)
+                a, v, y = audio_t[batch], visual_t[batch], codes_t[batch]
+                e_a, e_v = self.audio_net_(a), self.visual_net_(v)
+                negative_for_visual, has_v = hardest_other_class(v, y)
+                negative_for_audio, has_a = hardest_other_class(a, y)
+                label_loss = F.cross_entropy(self.label_classifier_(e_v), y) + F.cross_entropy(self.label_classifier_(e_a), y)
+                if bool(has_v.all()) and bool(has_a.all()):
+                    triplet = acmr_triplet_loss(e_a, e_v, negative_for_visual, negative_for_audio, self.margin, self.alpha)
+                else:  # a single-class batch has no negatives
+                    triplet = torch.zeros((), device=self.device_)
+                embedding_loss = self.label_weight * label_loss + triplet
+                domain_loss = modality_loss(self.modality_classifier_, e_a, e_v)
+                optimizer_embedding.zero_grad()
+                optimizer_domain.zero_grad()
+                (embedding_loss + domain_loss).backward()
+                optimizer_embedding.step()
+                optimizer_domain.step()
+                sums += [float(embedding_loss + domain_loss), float(label_loss), float(triplet), float(domain_loss)]
+                n_batches += 1
+            means = sums / max(n_batches, 1)
+            record = {
+                "epoch": epoch + 1,
+                "loss": means[0],
+                "label_loss": means[1],
+                "triplet_loss": means[2],
+                "domain_loss": means[3],
+                "grl_strength": self.modality_classifier_.reversal.strength,
+            }
+            if len(validation_index):
+                record["val_map"] = validation_map(
+                    self._embed(self.audio_net_, self.audio_scaler_, audio[validation_index]),
+                    self._embed(self.visual_net_, self.visual_scaler_, visual[validation_index]),
+                    codes[validation_index],
+                )
+                tracker.update(epoch + 1, record["val_map"])
+            record["seconds"] = time.perf_counter() - started
+            self.history_.append(record)
+            log.info("acmr epoch %d: %s", epoch + 1, record)
+        tracker.restore()
+        self.best_epoch_ = tracker.best_epoch if tracker.best_epoch is not None else self.epochs
+        return self
+
+    def _embed(self, net: nn.Module, scaler: Standardizer, x: np.ndarray) -> np.ndarray:
+        return predict_in_batches(net, scaler.transform(np.asarray(x, dtype=np.float64)), self.device_)
+
+    def embed_audio(self, audio: np.ndarray) -> np.ndarray:
+        self._check_fitted("audio_net_")
+        return self._embed(self.audio_net_, self.audio_scaler_, audio)
+
+    def embed_visual(self, visual: np.ndarray) -> np.ndarray:
+        self._check_fitted("visual_net_")
+        return self._embed(self.visual_net_, self.visual_scaler_, visual)
+
+    def n_parameters(self) -> int:
+        self._check_fitted("audio_net_")
+        return count_parameters(self.audio_net_, self.visual_net_, self.label_classifier_, self.modality_classifier_)
+
+
+class IdentityScaler(Standardizer):
+    def fit(self, x: np.ndarray) -> IdentityScaler:
+        self.mean_ = np.zeros(x.shape[1])
+        self.scale_ = np.ones(x.shape[1])
+        return self
+
+
+def fit_scalers(audio: np.ndarray, visual: np.ndarray, standardize: bool) -> tuple[Standardizer, Standardizer]:
+    """z-scoring with the fit split's statistics, or the identity when ``standardize`` is off."""
+    cls = Standardizer if standardize else IdentityScaler
+    return cls().fit(audio), cls().fit(visual)
+

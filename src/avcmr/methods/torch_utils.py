@@ -1,0 +1,87 @@
+"""Shared PyTorch plumbing for the neural methods: device choice, seeding, minibatches, MLPs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto`` → CUDA when present, else CPU; an explicit ``cuda`` without a GPU is an error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {requested!r} requested but no CUDA GPU is available")
+    return torch.device(requested)
+
+
+def seed_everything(seed: int | None) -> torch.Generator:
+    """Seed Python, numpy and torch; return a torch generator for shuffling on the CPU."""
+    seed = 0 if seed is None else int(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def minibatches(n_items: int, batch_size: int, generator: torch.Generator, drop_last: bool = False) -> Iterator[torch.Tensor]:
+    """Shuffled index batches; a trailing batch smaller than half a batch is merged into the previous
+    one unless ``drop_last`` (tiny batches make covariance-based losses ill-conditioned)."""
+    order = torch.randperm(n_items, generator=generator)
+    starts = list(range(0, n_items, batch_size))
+    ends = starts[1:] + [n_items]
+    if len(starts) > 1 and ends[-1] - starts[-1] < batch_size // 2:
+        starts = starts[:-1]
+        ends = ends[:-1] if drop_last else ends[:-2] + [n_items]
+    for start, end in zip(starts, ends, strict=True):
+        yield order[start:end]
+
+
+def mlp(sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0) -> nn.Sequential:
+    """Fully connected net: hidden layers with ``activation`` (and dropout), linear output layer."""
+    activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+    if activation not in activations:
+        raise ValueError(f"activation must be one of {sorted(activations)}, got {activation!r}")
+    layers: list[nn.Module] = []
+    for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(n_in, n_out))
+        if index < len(sizes) - 2:
+            layers.append(activations[activation]())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class Standardizer:
+    """z-scoring with training statistics (zero-variance columns are left unscaled)."""
+
+    def fit(self, x: np.ndarray) -> Standardizer:
+        self.mean_ = x.mean(axis=0)
+        std = x.std(axis=0)
+        self.scale_ = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_
+
+
+def to_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+
+
+@torch.no_grad()
+def predict_in_batches(net: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 4096) -> np.ndarray:
+    net.eval()
+    outputs = [net(to_tensor(x[i : i + batch_size], device)).double().cpu().numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0))

@@ -1,0 +1,389 @@
+"""One function per workflow stage: read the stage's Parquet inputs, compute, write its outputs.
+
+The Snakemake scripts in ``workflow/scripts`` are thin wrappers around these functions, which also
+makes every stage callable (and testable) without Snakemake. Heavy libraries (TensorFlow, torch)
+are imported inside the stages that need them so that light stages start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from avcmr.io import schemas
+from avcmr.io.failures import FailureLog
+from avcmr.io.parquet import read_metadata, read_table, vector_column, vectors_from_column, write_table
+
+log = logging.getLogger(__name__)
+
+
+class ProgressLog:
+    """Periodic 'done/total, rate' log lines for long loops."""
+
+    def __init__(self, what: str, total: int, every_s: float = 10.0):
+        self.what, self.total, self.every_s = what, total, every_s
+        self.start = self.last = time.monotonic()
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every_s or done == self.total:
+            rate = done / max(now - self.start, 1e-9)
+            log.info("%s: %d/%d (%.1f/s)", self.what, done, self.total, rate)
+            self.last = now
+
+
+# --- acquisition ---------------------------------------------------------------------------------
+
+
+def synthesize_shard(spec_values: Mapping, shard: int, shard_size: int, media_dir, clips_out, provenance) -> None:
+    from avcmr.data.synthetic import SyntheticSpec, plan_clips, write_clips
+
+    spec = SyntheticSpec(**spec_values)
+    plan = plan_clips(spec).iloc[shard * shard_size : (shard + 1) * shard_size]
+    log.info("synthesizing %d clips of shard %d into %s", len(plan), shard, media_dir)
+    clips = write_clips(plan, spec, media_dir, log)
+    write_table(pa.Table.from_pandas(clips, preserve_index=False), clips_out, schemas.CLIPS, provenance)
+
+
+def index_folder_shard(listing: pd.DataFrame, clips_out, failures_out, provenance) -> None:
+    """Probe a user's clips (``<root>/<label>/<clip>.<ext>``); unreadable ones become failures."""
+    from avcmr.media.ffmpeg_io import MediaError, probe
+
+    failures = FailureLog("index")
+    durations = []
+    for row in listing.itertuples():
+        try:
+            durations.append(probe(row.path).duration_s)
+        except MediaError as error:
+            failures.record(row.clip_id, error.reason)
+            durations.append(np.nan)
+    clips = listing.assign(duration_s=durations)
+    clips = clips[~clips["clip_id"].isin(failures.failed_ids)]
+    write_table(pa.Table.from_pandas(clips, preserve_index=False), clips_out, schemas.CLIPS, provenance)
+    failures.write(failures_out, provenance)
+
+
+def concat_manifest(clip_tables: Sequence[str], shards: Sequence[int], out, provenance) -> None:
+    parts = [read_table(path).to_pandas().assign(shard=shard) for path, shard in zip(clip_tables, shards, strict=True)]
+    manifest = pd.concat(parts, ignore_index=True)
+    write_table(pa.Table.from_pandas(manifest, preserve_index=False), out, schemas.MANIFEST, provenance)
+
+
+# --- decoding ------------------------------------------------------------------------------------
+
+
+def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, frame_size: int,
+                 sample_rate: int, provenance) -> None:
+    """1-fps 299×299 RGB frames and 16 kHz mono audio of every clip of a shard."""
+    from avcmr.media.ffmpeg_io import MediaError, decode_audio, decode_frames, probe
+
+    clips = read_table(clips_path).to_pandas()
+    failures = FailureLog("decode")
+    frame_rows: dict[str, list] = {"clip_id": [], "second": [], "rgb": []}
+    audio_rows: dict[str, list] = {"clip_id": [], "sample_rate": [], "waveform": []}
+    progress = ProgressLog("decode", len(clips))
+    for done, clip in enumerate(clips.itertuples(), start=1):
+        try:
+            info = probe(clip.path)
+            if not info.has_video:
+                raise MediaError("no video stream")
+            if not info.has_audio:
+                raise MediaError("no audio stream")
+            frames = decode_frames(clip.path, fps, frame_size)
+            waveform = decode_audio(clip.path, sample_rate)
+            if len(frames) == 0:
+                raise MediaError("zero video frames decoded")
+            if len(waveform) == 0:
+                raise MediaError("zero audio samples decoded")
+        except MediaError as error:
+            failures.record(clip.clip_id, error.reason)
+            continue
+        frame_rows["clip_id"] += [clip.clip_id] * len(frames)
+        frame_rows["second"] += list(range(len(frames)))
+        frame_rows["rgb"] += [frame.tobytes() for frame in frames]
+        audio_rows["clip_id"].append(clip.clip_id)
+        audio_rows["sample_rate"].append(sample_rate)
+        audio_rows["waveform"].append(waveform)
+        progress.update(done)
+    frames_schema = schemas.frames(frame_size)
+    write_table(pa.table(frame_rows, schema=frames_schema), frames_out, frames_schema, provenance)
+    write_table(pa.table(audio_rows, schema=schemas.AUDIO), audio_out, schemas.AUDIO, provenance)
+    failures.write(failures_out, provenance)
+
+
+# --- audio features ------------------------------------------------------------------------------
+
+
+def logmel_shard(audio_path, out, failures_out, provenance) -> None:
+    from avcmr.features.logmel import LogMelSpec, log_mel_patches
+
+    spec = LogMelSpec()
+    audio = read_table(audio_path)
+    failures = FailureLog("logmel")
+    clip_ids, seconds, patches = [], [], []
+    for clip_id, sample_rate, waveform in zip(*(audio[c].to_pylist() for c in ("clip_id", "sample_rate")),
+                                              audio["waveform"], strict=True):
+        if sample_rate != spec.sample_rate:
+            failures.record(clip_id, f"sample rate {sample_rate} Hz, expected {spec.sample_rate}")
+            continue
+        clip_patches = log_mel_patches(waveform.values.to_numpy(zero_copy_only=False), spec)
+        if len(clip_patches) == 0:
+            failures.record(clip_id, f"audio shorter than one VGGish patch ({spec.patch_seconds:.2f} s)")
+            continue
+        if not np.isfinite(clip_patches).all():
+            failures.record(clip_id, "non-finite log-mel values")
+            continue
+        clip_ids += [clip_id] * len(clip_patches)
+        seconds += list(range(len(clip_patches)))
+        patches.append(clip_patches.reshape(len(clip_patches), -1))
+    schema = schemas.logmel(spec.patch_frames, spec.n_mels)
+    flat = np.concatenate(patches) if patches else np.zeros((0, spec.patch_frames * spec.n_mels), np.float32)
+    table = pa.table({"clip_id": clip_ids, "second": seconds, "logmel": vector_column(flat)})
+    write_table(table, out, schema, provenance)
+    failures.write(failures_out, provenance)
+
+
+def _embed_per_clip(table: pa.Table, vectors: np.ndarray, embed, column: str, dim: int, stage: str,
+                    out, failures_out, provenance) -> None:
+    """Run ``embed`` over all rows at once, then drop clips whose outputs are not finite."""
+    failures = FailureLog(stage)
+    started = time.monotonic()
+    embeddings = embed(vectors)
+    elapsed = time.monotonic() - started
+    log.info("%s: %d inputs in %.1f s (%.1f/s)", stage, len(vectors), elapsed, len(vectors) / max(elapsed, 1e-9))
+    clip_ids = np.asarray(table["clip_id"].to_pylist(), dtype=object)
+    finite = np.isfinite(embeddings).all(axis=1)
+    for clip_id in sorted(set(clip_ids[~finite])):
+        failures.record(clip_id, "non-finite features")
+    keep = ~np.isin(clip_ids, list(failures.failed_ids))
+    schema = schemas.frame_vectors(column, dim)
+    result = pa.table(
+        {"clip_id": clip_ids[keep].tolist(), "second": table["second"].filter(pa.array(keep)),
+         column: vector_column(embeddings[keep])}
+    )
+    write_table(result, out, schema, provenance)
+    failures.write(failures_out, provenance)
+
+
+def configure_tensorflow(threads: int) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+
+
+def vggish_shard(logmel_path, out, failures_out, backbone_weights: Mapping, batch_size: int,
+                 postprocess: bool, threads: int, provenance) -> None:
+    configure_tensorflow(threads)
+    from avcmr.features.vggish import VGGishExtractor
+    from avcmr.features.weights import parse_weights
+
+    table = read_table(logmel_path)
+    patches = vectors_from_column(table["logmel"]).reshape(-1, 96, 64)
+    extractor = VGGishExtractor(parse_weights(dict(backbone_weights), "vggish"), batch_size, postprocess)
+    _embed_per_clip(table, patches, extractor.embed, "audio_128", 128, "vggish", out, failures_out, provenance)
+
+
+def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, batch_size: int,
+                    threads: int, provenance) -> None:
+    configure_tensorflow(threads)
+    from avcmr.features.inception import InceptionExtractor
+    from avcmr.features.weights import parse_weights
+
+    table = read_table(frames_path)
+    size = int(round((table.schema.field("rgb").type.byte_width / 3) ** 0.5))
+    frames = np.frombuffer(b"".join(table["rgb"].to_pylist()), dtype=np.uint8).reshape(-1, size, size, 3)
+    extractor = InceptionExtractor(parse_weights(dict(backbone_weights), "inception"), batch_size)
+    _embed_per_clip(table.drop_columns(["rgb"]), frames, extractor.embed, "visual_2048", 2048, "inception",
+                    out, failures_out, provenance)
+
+
+# --- split, PCA, pooling -------------------------------------------------------------------------
+
+
+def _clip_ids(paths: Sequence[str]) -> set[str]:
+    return {clip_id for path in paths for clip_id in read_table(path, ["clip_id"])["clip_id"].to_pylist()}
+
+
+def make_split(manifest_path, audio_paths, visual_paths, out, train_fraction: float, seed: int,
+               test_size: int | None, provenance) -> None:
+    """Balanced split of the clips that have both audio and visual features."""
+    from avcmr.data.split import balanced_split
+
+    manifest = read_table(manifest_path, ["clip_id", "label"]).to_pandas()
+    usable = _clip_ids(audio_paths) & _clip_ids(visual_paths)
+    clips = manifest[manifest["clip_id"].isin(usable)].reset_index(drop=True)
+    log.info("split: %d of %d listed clips have both modalities", len(clips), len(manifest))
+    clips["split"] = balanced_split(clips["label"], train_fraction, seed, test_size)
+    log.info("split: %s", clips.groupby(["split"]).size().to_dict())
+    write_table(pa.Table.from_pandas(clips, preserve_index=False), out, schemas.SPLIT, provenance)
+
+
+def _read_split(split_path) -> pd.DataFrame:
+    return read_table(split_path).to_pandas().set_index("clip_id")
+
+
+def fit_visual_pca(visual_paths, split_path, out, n_components: int, whiten: bool, provenance) -> None:
+    """Fit PCA on the TRAINING clips' frames only, streaming shard by shard."""
+    from avcmr.features.pca import StreamingPCA
+
+    split = _read_split(split_path)
+    train_ids = set(split.index[split["split"] == "train"])
+    pca = StreamingPCA(n_components, whiten)
+    for path in visual_paths:
+        table = read_table(path)
+        is_train = np.isin(np.asarray(table["clip_id"].to_pylist(), dtype=object), list(train_ids))
+        if is_train.any():
+            pca.partial_fit(vectors_from_column(table["visual_2048"])[is_train])
+    pca.finalize()
+    log.info("PCA on %d training frames: %d components keep %.1f%% of the variance", pca.n_samples_,
+             n_components, 100 * pca.explained_variance_.sum() / max(pca.total_variance_, 1e-12))
+    rows = ["mean"] + [f"component_{i}" for i in range(n_components)]
+    vectors = np.vstack([pca.mean_, pca.components_])
+    variance = np.concatenate([[np.nan], pca.explained_variance_])
+    table = pa.table({"row": rows, "explained_variance": variance, "vector": vector_column(vectors, pa.float64())})
+    write_table(table, out, schemas.pca_model(vectors.shape[1]), provenance,
+                whiten=whiten, n_training_frames=pca.n_samples_, total_variance=float(pca.total_variance_))
+
+
+def load_visual_pca(path):
+    from avcmr.features.pca import StreamingPCA
+
+    table = read_table(path)
+    meta = read_metadata(path)
+    vectors = vectors_from_column(table["vector"])
+    pca = StreamingPCA(len(vectors) - 1, bool(meta.get("whiten", False)))
+    pca.mean_, pca.components_ = vectors[0], vectors[1:]
+    pca.explained_variance_ = table["explained_variance"].to_numpy()[1:]
+    return pca
+
+
+def pool_features(audio_paths, visual_paths, pca_path, split_path, out, provenance) -> None:
+    """Frame-mean global features: mean VGGish embedding and mean PCA-projected InceptionV3 frame."""
+    split = _read_split(split_path)
+    pca = load_visual_pca(pca_path)
+    audio_means, visual_means = {}, {}
+    for path in audio_paths:
+        table = read_table(path).to_pandas()
+        for clip_id, group in table.groupby("clip_id", sort=False):
+            audio_means[clip_id] = np.stack(group["audio_128"].to_numpy()).mean(axis=0)
+    for path in visual_paths:
+        table = read_table(path)
+        projected = pca.transform(vectors_from_column(table["visual_2048"]))
+        frame = pd.DataFrame(projected).assign(clip_id=table["clip_id"].to_pylist())
+        for clip_id, group in frame.groupby("clip_id", sort=False):
+            visual_means[clip_id] = group.drop(columns="clip_id").to_numpy().mean(axis=0)
+    clip_ids = [c for c in split.index if c in audio_means and c in visual_means]
+    missing = len(split) - len(clip_ids)
+    if missing:
+        raise RuntimeError(f"{missing} clips of the split have no pooled features; the feature tables are stale")
+    audio = np.stack([audio_means[c] for c in clip_ids])
+    visual = np.stack([visual_means[c] for c in clip_ids])
+    table = pa.table(
+        {"clip_id": clip_ids, "label": split.loc[clip_ids, "label"].tolist(),
+         "split": split.loc[clip_ids, "split"].tolist(),
+         "audio": vector_column(audio), "visual": vector_column(visual)}
+    )
+    write_table(table, out, schemas.features(audio.shape[1], visual.shape[1]), provenance)
+    log.info("pooled features: %d clips, audio %d-D, visual %d-D", len(clip_ids), audio.shape[1], visual.shape[1])
+
+
+# --- training and evaluation ---------------------------------------------------------------------
+
+
+def load_feature_arrays(features_path):
+    """(audio, visual, label codes, clip ids, label names) per split from ``features.parquet``."""
+    table = read_table(features_path)
+    split = np.asarray(table["split"].to_pylist(), dtype=object)
+    labels = np.asarray(table["label"].to_pylist(), dtype=object)
+    names, codes = np.unique(labels, return_inverse=True)
+    audio = vectors_from_column(table["audio"])
+    visual = vectors_from_column(table["visual"])
+    clip_ids = np.asarray(table["clip_id"].to_pylist(), dtype=object)
+    return {
+        part: {
+            "audio": audio[split == part], "visual": visual[split == part], "labels": codes[split == part],
+            "label_names": labels[split == part], "clip_ids": clip_ids[split == part],
+        }
+        for part in ("train", "test")
+    }
+
+
+def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int, eval_out, history_out,
+                     provenance) -> None:
+    """Fit one (method, seed) on the training pairs, rank the test set both ways, store per-query AP."""
+    from avcmr.evaluation.metrics import evaluate_scores
+    from avcmr.methods import make_method
+
+    data = load_feature_arrays(features_path)
+    train, test = data["train"], data["test"]
+    method = make_method(method_name, params, random_state=seed)
+    log.info("fitting %r on %d pairs", method, len(train["labels"]))
+    started = time.perf_counter()
+    method.fit(train["audio"], train["visual"], train["labels"])
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    per_query = evaluate_scores(method.similarity(test["audio"], test["visual"]), test["labels"], test["labels"], seed)
+    eval_seconds = time.perf_counter() - started
+    device = str(getattr(method, "device_", "cpu"))
+    log.info("%s seed %d: MAP a→v %.4f, v→a %.4f (fit %.1f s on %s)", method_name, seed,
+             per_query["a2v"].mean(), per_query["v2a"].mean(), fit_seconds, device)
+    rows = {
+        "direction": ["a2v"] * len(per_query["a2v"]) + ["v2a"] * len(per_query["v2a"]),
+        "query_clip_id": list(test["clip_ids"]) * 2,
+        "query_label": list(test["label_names"]) * 2,
+        "ap": np.concatenate([per_query["a2v"], per_query["v2a"]]),
+    }
+    summary = {
+        "method": method_name, "seed": seed, "fit_seconds": fit_seconds, "eval_seconds": eval_seconds,
+        "device": device, "n_train": len(train["labels"]), "n_test": len(test["labels"]),
+        "n_parameters": int(method.n_parameters()), "params": {k: repr(v) for k, v in method.get_params().items()},
+    }
+    write_table(pa.table(rows, schema=schemas.PER_QUERY_AP), eval_out, schemas.PER_QUERY_AP, provenance,
+                summary=summary)
+    history = pd.DataFrame(getattr(method, "history_", []) or {"epoch": []})
+    write_table(pa.Table.from_pandas(history, preserve_index=False), history_out, None, provenance,
+                method=method_name, seed=seed)
+
+
+MAP_COLUMNS = ["method", "seed", "map_a2v", "map_v2a", "map_avg", "n_train", "n_test", "fit_seconds", "device"]
+
+
+def summarise_evaluations(eval_paths: Sequence[str]) -> pd.DataFrame:
+    """One row per (method, seed) with MAP in both directions, read from the per-query tables."""
+    rows = []
+    for path in eval_paths:
+        summary = read_metadata(path)["summary"]
+        ap = read_table(path).to_pandas()
+        map_a2v = float(ap.loc[ap["direction"] == "a2v", "ap"].mean())
+        map_v2a = float(ap.loc[ap["direction"] == "v2a", "ap"].mean())
+        rows.append({**{k: summary[k] for k in ("method", "seed", "n_train", "n_test", "fit_seconds", "device")},
+                     "map_a2v": map_a2v, "map_v2a": map_v2a, "map_avg": (map_a2v + map_v2a) / 2})
+    return pd.DataFrame(rows, columns=MAP_COLUMNS)
+
+
+def write_map_table(eval_paths: Sequence[str], out, header: Sequence[str]) -> None:
+    """``map.tsv``: '# '-prefixed header lines (dataset, weights, …) then one row per (method, seed)."""
+    from avcmr.io.parquet import atomic_path
+
+    table = summarise_evaluations(eval_paths)
+    with atomic_path(out) as tmp:
+        with open(tmp, "w") as handle:
+            handle.writelines(f"# {line}\n" for line in header)
+            table.to_csv(handle, sep="\t", index=False, float_format="%.4f")
+
+
+def concat_failures(failure_paths: Sequence[str], out, provenance) -> None:
+    """All stages' failure rows of a dataset in one table (``clip_id, stage, reason``)."""
+    from avcmr.io.failures import FAILURES_SCHEMA
+
+    tables = [read_table(path).cast(FAILURES_SCHEMA) for path in failure_paths]
+    table = pa.concat_tables(tables) if tables else FAILURES_SCHEMA.empty_table()
+    log.info("%d failed clip-stages: %s", len(table), table.to_pandas().groupby("stage").size().to_dict())
+    write_table(table, out, FAILURES_SCHEMA, provenance)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up avcmr on a fresh Debian/Ubuntu (or any) machine with Python 3.11+:
+#  - ffmpeg + ffprobe on PATH (the decode stage and yt-dlp call both): Debian's package when
+#    missing and we may install it, else a clear message;
+#  - a virtual environment in .venv with the pinned dependencies and avcmr itself (editable).
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ffmpeg (Debian package, provides ffmpeg and ffprobe)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+  else
+    echo "setup: ffmpeg and ffprobe are required on PATH; install them (apt-get install ffmpeg," >&2
+    echo "       brew install ffmpeg, or conda install -c conda-forge ffmpeg) and run again" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.avcmr-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing pinned dependencies into $VENV (first time: a few minutes)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  # torch is pinned to 2.13.0 in pyproject.toml; an unpinned torch would pull a multi-GB CUDA build.
+  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  touch "$stamp"
+fi
+"$VENV/bin/python" -c "import avcmr, torch, tensorflow, snakemake; print('setup: ok (avcmr', avcmr.__version__, '| torch', torch.__version__, '| tensorflow', tensorflow.__version__, ')')" 2>/dev/null

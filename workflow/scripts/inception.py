@@ -1,0 +1,15 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.stages import inception_shard
+
+inception_shard(
+    frames_path=snakemake.input.frames,
+    out=snakemake.output.embeddings,
+    failures_out=snakemake.output.failures,
+    backbone_weights=snakemake.params.backbone_weights,
+    batch_size=snakemake.params.batch_size,
+    threads=snakemake.threads,
+    provenance=snakemake.params.provenance,
+)

@@ -1,0 +1,14 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.stages import pool_features
+
+pool_features(
+    audio_paths=snakemake.input.audio,
+    visual_paths=snakemake.input.visual,
+    pca_path=snakemake.input.pca,
+    split_path=snakemake.input.split,
+    out=snakemake.output[0],
+    provenance=snakemake.params.provenance,
+)

@@ -1,0 +1,17 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.stages import make_split
+
+split = snakemake.params.split
+make_split(
+    manifest_path=snakemake.input.manifest,
+    audio_paths=snakemake.input.audio,
+    visual_paths=snakemake.input.visual,
+    out=snakemake.output[0],
+    train_fraction=split["train_fraction"],
+    seed=split["seed"],
+    test_size=split.get("test_size"),
+    provenance=snakemake.params.provenance,
+)

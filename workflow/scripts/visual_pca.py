@@ -1,0 +1,14 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.stages import fit_visual_pca
+
+fit_visual_pca(
+    visual_paths=snakemake.input.visual,
+    split_path=snakemake.input.split,
+    out=snakemake.output[0],
+    n_components=snakemake.params.n_components,
+    whiten=snakemake.params.whiten,
+    provenance=snakemake.params.provenance,
+)
