@@ -12,6 +12,15 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(SETTINGS),
+    shard=r"\d+",
+    seed=r"\d+",
+    method=r"[a-z0-9_]+",
+
+
 include: "workflow/rules/acquire.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/audio.smk"

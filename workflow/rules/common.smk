@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: per-dataset settings, shard lists, provenance, wildcard sets.
+# Helpers shared by all rule files (settings per dataset, shard lists, provenance)
 import math
 
 from avcmr.config import (
@@ -29,13 +29,6 @@ def names_of_kind(kind):
     return "|".join(names) if names else "(?!)"
 
 
-wildcard_constraints:
-    dataset="|".join(SETTINGS),
-    shard=r"\d+",
-    seed=r"\d+",
-    method=r"[a-z0-9_]+",
-
-
 _FOLDER_LISTINGS = {}
 
 
@@ -43,7 +36,9 @@ def folder_listing(dataset):
     """The folder dataset's clips, listed once per Snakemake invocation."""
     if dataset not in _FOLDER_LISTINGS:
         spec = SETTINGS[dataset]
-        _FOLDER_LISTINGS[dataset] = list_folder(spec["root"], spec.get("extensions", DEFAULT_EXTENSIONS))
+        _FOLDER_LISTINGS[dataset] = list_folder(
+            spec["root"], spec.get("extensions", DEFAULT_EXTENSIONS)
+        )
     return _FOLDER_LISTINGS[dataset]
 
 
@@ -51,14 +46,19 @@ def shards(dataset):
     spec = SETTINGS[dataset]
     if spec["kind"] == "synthetic":
         return list(range(n_synthetic_shards(spec)))
-    return list(range(math.ceil(len(folder_listing(dataset)) / spec["features"]["shard_size"])))
+    return list(
+        range(math.ceil(len(folder_listing(dataset)) / spec["features"]["shard_size"]))
+    )
 
 
 def shard_paths(pattern):
     """Input function: ``pattern`` formatted for every shard of the wildcard's dataset."""
 
     def paths(wildcards):
-        return [pattern.format(dataset=wildcards.dataset, shard=shard) for shard in shards(wildcards.dataset)]
+        return [
+            pattern.format(dataset=wildcards.dataset, shard=shard)
+            for shard in shards(wildcards.dataset)
+        ]
 
     return paths
 
@@ -109,7 +109,9 @@ def default_targets():
     targets = []
     for dataset in config.get("default_datasets", list(SETTINGS)):
         if dataset not in SETTINGS:
-            raise WorkflowError(f"default_datasets names {dataset!r}, which is not under datasets:")
+            raise WorkflowError(
+                f"default_datasets names {dataset!r}, which is not under datasets:"
+            )
         targets += [f"results/{dataset}/map.tsv", f"results/{dataset}/failures.parquet"]
     return targets
 
@@ -122,12 +124,19 @@ def keep_or_temp(path):
     return path if config["features"].get("keep_decoded_frames", True) else temp(path)
 
 
-FAILURE_STAGES = {"synthetic": ["decode", "logmel", "vggish", "inception"], "folder": ["index", "decode", "logmel", "vggish", "inception"]}
+FAILURE_STAGES = {
+    "synthetic": ["decode", "logmel", "vggish", "inception"],
+    "folder": ["index", "decode", "logmel", "vggish", "inception"],
+}
 
 
 def failure_tables(dataset):
     stages = FAILURE_STAGES[SETTINGS[dataset]["kind"]]
-    return [f"results/{dataset}/failures/{stage}/shard{shard}.parquet" for stage in stages for shard in shards(dataset)]
+    return [
+        f"results/{dataset}/failures/{stage}/shard{shard}.parquet"
+        for stage in stages
+        for shard in shards(dataset)
+    ]
 
 
 def map_header(wildcards):
@@ -139,5 +148,7 @@ def map_header(wildcards):
         f"config hash: {provenance('evaluation')(wildcards)['config_hash']}",
     ]
     if uses_random_weights(spec["backbone_weights"]):
-        lines.append("WARNING: random backbone weights; these numbers are a pipeline check, not paper results")
+        lines.append(
+            "WARNING: random backbone weights; these numbers are a pipeline check, not paper results"
+        )
     return lines

@@ -6,14 +6,16 @@ rule map_table:
         lambda wc: evaluation_targets(wc.dataset),
     output:
         "results/{dataset}/map.tsv",
-    params:
-        header=map_header,
     log:
         "logs/{dataset}/map_table.log",
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        header=map_header,
     script:
         "../scripts/map_table.py"
 
@@ -23,13 +25,15 @@ rule failures:
         lambda wc: failure_tables(wc.dataset),
     output:
         "results/{dataset}/failures.parquet",
-    params:
-        provenance=provenance("extraction"),
     log:
         "logs/{dataset}/failures.log",
+    conda:
+        "../../envs/extract.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=10,
+    params:
+        provenance=provenance("extraction"),
     script:
         "../scripts/failures.py"

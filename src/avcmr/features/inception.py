@@ -28,6 +28,10 @@ class InceptionExtractor:
         if weights.is_random:
             _he_initialise(self.model, weights.seed)
         self._preprocess = keras.applications.inception_v3.preprocess_input
+        import tensorflow as tf
+
+        # A traced forward pass avoids eager per-op dispatch (several times faster on CPU).
+        self._forward = tf.function(lambda batch: self.model(batch, training=False), reduce_retracing=True)
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
         if len(frames) == 0:
@@ -35,7 +39,7 @@ class InceptionExtractor:
         features = []
         for start in range(0, len(frames), self.batch_size):
             batch = self._preprocess(frames[start : start + self.batch_size].astype(np.float32))
-            features.append(np.asarray(self.model(batch, training=False), dtype=np.float32))
+            features.append(np.asarray(self._forward(batch), dtype=np.float32))
         return np.concatenate(features)
 
 

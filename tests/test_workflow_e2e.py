@@ -1,0 +1,117 @@
+"""The real Snakemake DAG on a tiny synthetic config (and a folder of a user's clips) in a temp dir."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from avcmr.io.parquet import read_metadata, read_table
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+pytestmark = pytest.mark.slow
+
+
+def read_map(path: Path) -> tuple[list[str], pd.DataFrame]:
+    lines = path.read_text().splitlines()
+    header = [line[2:] for line in lines if line.startswith("# ")]
+    return header, pd.read_csv(path, sep="\t", comment="#")
+
+
+def make_user_folder(root: Path) -> None:
+    """Three labels of real clips, plus a corrupt file and a video without audio."""
+    from avcmr.data.synthetic import SyntheticSpec, plan_clips, write_clips
+
+    spec = SyntheticSpec(n_classes=3, n_clips=12, min_duration_s=3, max_duration_s=4, hard_fraction=0,
+                         mislabeled_fraction=0, width=96, height=72, seed=11)
+    clips = write_clips(plan_clips(spec), spec, root / "_tmp")
+    for clip in clips.itertuples():
+        (root / clip.label).mkdir(exist_ok=True)
+        shutil.move(clip.path, root / clip.label / f"{clip.clip_id}.mp4")
+    shutil.rmtree(root / "_tmp")
+    first_label = sorted(p for p in root.iterdir())[0]
+    (first_label / "corrupt.mp4").write_bytes(b"\x00\x01garbage" * 500)
+    source = next(first_label.glob("syn*.mp4"))
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-an", "-c", "copy", str(first_label / "silent.mp4")],
+                   check=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    make_user_folder(workdir / "my_clips")
+    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
+    config["datasets"]["mine"] = {
+        "kind": "folder", "root": str(workdir / "my_clips"), "allow_random_weights": True,
+        "backbone_weights": {"vggish": "random", "inception": "random", "seed": 0},
+        "features": {"pca_dim": 8, "shard_size": 20},
+    }
+    config["default_datasets"] = ["tiny", "mine"]
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    command = SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(config_path), "--cores", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir, command
+
+
+def test_map_table_has_cca_clearly_above_random(tiny_run):
+    workdir, _ = tiny_run
+    header, table = read_map(workdir / "results/tiny/map.tsv")
+    assert list(table.columns) == ["method", "seed", "map_a2v", "map_v2a", "map_avg", "n_train", "n_test",
+                                   "fit_seconds", "device"]
+    rows = table.set_index("method")
+    assert rows.loc["cca", "map_avg"] > rows.loc["random", "map_avg"] + 0.2
+    assert (rows["n_train"] == 27).all() and (rows["n_test"] == 9).all()
+    assert any("random(seed=0)" in line for line in header)
+    assert any(line.startswith("WARNING: random backbone weights") for line in header)
+
+
+def test_random_weights_are_recorded_in_every_downstream_table(tiny_run):
+    workdir, _ = tiny_run
+    for relative in ["vggish/shard0.parquet", "inception/shard1.parquet", "visual_pca.parquet",
+                     "features.parquet", "eval/cca_seed0.parquet"]:
+        meta = read_metadata(workdir / "results/tiny" / relative)
+        assert meta["random_weights"] is True, relative
+        assert meta["backbone_weights"]["inception"] == "random(seed=0)"
+
+
+def test_features_table_has_the_documented_schema(tiny_run):
+    workdir, _ = tiny_run
+    table = read_table(workdir / "results/tiny/features.parquet")
+    assert table.column_names == ["clip_id", "label", "split", "audio", "visual"]
+    assert table.schema.field("audio").type.list_size == 128
+    assert table.schema.field("visual").type.list_size == 16
+    assert sorted(set(table["split"].to_pylist())) == ["test", "train"]
+    manifest = read_table(workdir / "results/tiny/manifest.parquet")
+    assert {"clip_id", "path", "label", "duration_s"} <= set(manifest.column_names)
+    assert manifest.num_rows == 36
+
+
+def test_bad_clips_of_a_user_folder_are_recorded_and_the_run_goes_on(tiny_run):
+    workdir, _ = tiny_run
+    failures = read_table(workdir / "results/mine/failures.parquet").to_pandas().set_index("clip_id")
+    corrupt = failures.filter(like="corrupt", axis=0)
+    silent = failures.filter(like="silent", axis=0)
+    assert corrupt["stage"].tolist() == ["index"] and "unreadable media" in corrupt["reason"].iloc[0]
+    assert silent["stage"].tolist() == ["decode"] and silent["reason"].iloc[0] == "no audio stream"
+    _, table = read_map(workdir / "results/mine/map.tsv")
+    assert (table["n_train"] + table["n_test"] == 12).all()
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    _, command = tiny_run
+    result = subprocess.run(command + ["--dry-run"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_snakemake_lint_is_clean():
+    result = subprocess.run(SNAKEMAKE + ["--lint", "--directory", str(REPO)], capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
