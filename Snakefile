@@ -12,6 +12,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/report_common.smk"
 
 
 wildcard_constraints:
@@ -22,12 +23,14 @@ wildcard_constraints:
 
 
 include: "workflow/rules/acquire.smk"
+include: "workflow/rules/weights.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/visual.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -101,6 +101,7 @@ def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, fr
                 raise MediaError("zero video frames decoded")
             if len(waveform) == 0:
                 raise MediaError("zero audio samples decoded")
+            _check_not_truncated(info.duration_s, len(waveform) / sample_rate, len(frames) / fps)
         except MediaError as error:
             failures.record(clip.clip_id, error.reason)
             continue
@@ -115,6 +116,22 @@ def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, fr
     write_table(pa.table(frame_rows, schema=frames_schema), frames_out, frames_schema, provenance)
     write_table(pa.table(audio_rows, schema=schemas.AUDIO), audio_out, schemas.AUDIO, provenance)
     failures.write(failures_out, provenance)
+
+
+def _check_not_truncated(container_s: float, audio_s: float, video_s: float) -> None:
+    """A file whose streams decode to much less than its container announces was cut off (a
+    truncated download): its features would describe a fragment, so it is refused.
+
+    Allowed shortfall: max(1 s, 25 %) of the container's duration, which leaves room for 1-fps
+    frame counting and for audio and video tracks of slightly different lengths.
+    """
+    from avcmr.media.ffmpeg_io import MediaError
+
+    allowed = max(1.0, 0.25 * container_s)
+    for stream, decoded_s in (("audio", audio_s), ("video", video_s)):
+        if decoded_s < container_s - allowed:
+            raise MediaError(f"truncated file: {stream} decodes to {decoded_s:.2f} s of the {container_s:.2f} s "
+                             "the container announces")
 
 
 # --- audio features ------------------------------------------------------------------------------
@@ -164,10 +181,12 @@ def _embed_per_clip(table: pa.Table, vectors: np.ndarray, embed, column: str, di
     keep = ~np.isin(clip_ids, list(failures.failed_ids))
     schema = schemas.frame_vectors(column, dim)
     result = pa.table(
-        {"clip_id": clip_ids[keep].tolist(), "second": table["second"].filter(pa.array(keep)),
+        {"clip_id": clip_ids[keep].tolist(), "second": table["second"].filter(pa.array(keep, type=pa.bool_())),
          column: vector_column(embeddings[keep])}
     )
-    write_table(result, out, schema, provenance)
+    # Extractors expose the sha256 of the official files they loaded ({} for random weights).
+    weights_sha256 = getattr(getattr(embed, "__self__", None), "weights_sha256", {})
+    write_table(result, out, schema, provenance, weights_sha256=weights_sha256)
     failures.write(failures_out, provenance)
 
 
@@ -316,9 +335,21 @@ def load_feature_arrays(features_path):
 
 
 def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int, eval_out, history_out,
-                     provenance) -> None:
-    """Fit one (method, seed) on the training pairs, rank the test set both ways, store per-query AP."""
-    from avcmr.evaluation.metrics import evaluate_scores
+                     provenance, precision_out=None, embeddings_out=None, model_out=None,
+                     model_context: Mapping | None = None) -> None:
+    """Fit one (method, seed) on the training pairs, rank the test set both ways, store per-query AP.
+
+    Optional outputs (each written when its path is given):
+    - ``precision_out``: per-query P@K both ways, K = 10, 20, …, 1000 clipped to the number of
+      candidates (duplicates after clipping dropped), long format ``direction, query_clip_id,
+      query_label, k, precision`` (Fig. 4 and any later test read it instead of re-ranking);
+    - ``embeddings_out``: the test clips' learned audio and visual embeddings (Fig. 8); an empty
+      table with ``has_embeddings = false`` in its metadata for methods without one (``random``);
+    - ``model_out``: the fitted model with its visual PCA and feature settings
+      (:func:`avcmr.models_io.save_model`; ``model_context`` gives ``dataset, pca_path, features,
+      backbone_weights``), which ``avcmr query`` loads.
+    """
+    from avcmr.evaluation.metrics import DEFAULT_SCOPES, evaluate_scores, precision_at_k
     from avcmr.methods import make_method
 
     data = load_feature_arrays(features_path)
@@ -329,7 +360,8 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
     method.fit(train["audio"], train["visual"], train["labels"])
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    per_query = evaluate_scores(method.similarity(test["audio"], test["visual"]), test["labels"], test["labels"], seed)
+    scores = method.similarity(test["audio"], test["visual"])
+    per_query = evaluate_scores(scores, test["labels"], test["labels"], seed)
     eval_seconds = time.perf_counter() - started
     device = str(getattr(method, "device_", "cpu"))
     log.info("%s seed %d: MAP a→v %.4f, v→a %.4f (fit %.1f s on %s)", method_name, seed,
@@ -350,33 +382,59 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
     history = pd.DataFrame(getattr(method, "history_", []) or {"epoch": []})
     write_table(pa.Table.from_pandas(history, preserve_index=False), history_out, None, provenance,
                 method=method_name, seed=seed)
+    if precision_out is not None:
+        n_candidates = scores.shape[1]
+        scopes = np.unique(np.minimum(np.asarray(DEFAULT_SCOPES), n_candidates))
+        parts = []
+        for direction, matrix in (("a2v", scores), ("v2a", scores.T)):
+            precision = precision_at_k(matrix, test["labels"], test["labels"], scopes, seed)
+            parts.append(pd.DataFrame({
+                "direction": direction,
+                "query_clip_id": np.repeat(test["clip_ids"], len(scopes)),
+                "query_label": np.repeat(test["label_names"], len(scopes)),
+                "k": np.tile(scopes, len(test["labels"])).astype(np.int32),
+                "precision": precision.reshape(-1),
+            }))
+        table = pa.Table.from_pandas(pd.concat(parts, ignore_index=True), preserve_index=False)
+        write_table(table, precision_out, schemas.PER_QUERY_PRECISION, provenance, method=method_name,
+                    seed=seed, n_candidates=n_candidates, nominal_scopes=[int(k) for k in DEFAULT_SCOPES])
+    if embeddings_out is not None:
+        _write_test_embeddings(method, test, embeddings_out, provenance, method_name, seed)
+    if model_out is not None:
+        from avcmr.models_io import save_model
+
+        context = dict(model_context or {})
+        save_model(model_out, method, method_name=method_name, seed=seed, dataset=context.get("dataset", ""),
+                   class_names=np.unique(np.concatenate([train["label_names"], test["label_names"]])),
+                   pca_path=context["pca_path"], feature_settings=context.get("features", {}),
+                   backbone_weights=context.get("backbone_weights", {}), provenance=provenance,
+                   extra={"summary": {k: v for k, v in summary.items() if k != "params"}})
 
 
-MAP_COLUMNS = ["method", "seed", "map_a2v", "map_v2a", "map_avg", "n_train", "n_test", "fit_seconds", "device"]
-
-
-def summarise_evaluations(eval_paths: Sequence[str]) -> pd.DataFrame:
-    """One row per (method, seed) with MAP in both directions, read from the per-query tables."""
-    rows = []
-    for path in eval_paths:
-        summary = read_metadata(path)["summary"]
-        ap = read_table(path).to_pandas()
-        map_a2v = float(ap.loc[ap["direction"] == "a2v", "ap"].mean())
-        map_v2a = float(ap.loc[ap["direction"] == "v2a", "ap"].mean())
-        rows.append({**{k: summary[k] for k in ("method", "seed", "n_train", "n_test", "fit_seconds", "device")},
-                     "map_a2v": map_a2v, "map_v2a": map_v2a, "map_avg": (map_a2v + map_v2a) / 2})
-    return pd.DataFrame(rows, columns=MAP_COLUMNS)
+def _write_test_embeddings(method, test: Mapping, out, provenance, method_name: str, seed: int) -> None:
+    try:
+        audio = np.asarray(method.embed_audio(test["audio"]), dtype=np.float32)
+        visual = np.asarray(method.embed_visual(test["visual"]), dtype=np.float32)
+        has_embeddings = True
+    except NotImplementedError:
+        audio = visual = np.zeros((0, 1), dtype=np.float32)
+        has_embeddings = False
+    n_rows = len(audio)
+    table = pa.table({
+        "clip_id": list(test["clip_ids"][:n_rows]), "label": list(test["label_names"][:n_rows]),
+        "audio": vector_column(audio), "visual": vector_column(visual),
+    })
+    write_table(table, out, schemas.embeddings(audio.shape[1], visual.shape[1]), provenance,
+                method=method_name, seed=seed, has_embeddings=has_embeddings,
+                similarity_kind=getattr(method, "similarity_kind", "cosine"))
 
 
 def write_map_table(eval_paths: Sequence[str], out, header: Sequence[str]) -> None:
     """``map.tsv``: '# '-prefixed header lines (dataset, weights, …) then one row per (method, seed)."""
-    from avcmr.io.parquet import atomic_path
+    from avcmr.reporting.tables import chance_level, map_table, write_tsv
 
-    table = summarise_evaluations(eval_paths)
-    with atomic_path(out) as tmp:
-        with open(tmp, "w") as handle:
-            handle.writelines(f"# {line}\n" for line in header)
-            table.to_csv(handle, sep="\t", index=False, float_format="%.4f")
+    header = [*header, f"chance level (class prior, sum of squared test-class shares): {chance_level(eval_paths[0]):.4f}"]
+    write_tsv(map_table(eval_paths), out, header)
 
 
 def concat_failures(failure_paths: Sequence[str], out, provenance) -> None:
@@ -387,3 +445,101 @@ def concat_failures(failure_paths: Sequence[str], out, provenance) -> None:
     table = pa.concat_tables(tables) if tables else FAILURES_SCHEMA.empty_table()
     log.info("%d failed clip-stages: %s", len(table), table.to_pandas().groupby("stage").size().to_dict())
     write_table(table, out, FAILURES_SCHEMA, provenance)
+
+
+# --- YouTube datasets (VEGAS, AVE): listing, download, acquisition summary; official weights -----
+
+
+def write_listing(spec: Mapping, shard_size: int, out, provenance, manifest_path=None, segment_paths=()) -> None:
+    """``listing.parquet``: every clip the dataset lists (before any download or decoding), its shard.
+
+    vegas/ave: parsed from the manifest (:mod:`avcmr.data.manifests`; the counts behind dropped
+    rows go to the metadata); folder: the files under the root; synthetic: the generator's plan.
+    The shard of a clip is its position // shard_size, as in the stages that make the shards.
+    """
+    from avcmr.data.manifests import LISTING_SCHEMA, dataset_listing
+
+    kind = spec["kind"]
+    counts: dict = {}
+    if kind in ("vegas", "ave"):
+        listing = dataset_listing(spec, manifest_path, segment_paths)
+        clips, counts = listing.clips, listing.counts
+    elif kind == "folder":
+        from avcmr.data.folder import DEFAULT_EXTENSIONS, list_folder
+
+        clips = list_folder(spec["root"], spec.get("extensions", DEFAULT_EXTENSIONS))
+    else:
+        from avcmr.data.synthetic import SyntheticSpec, plan_clips
+
+        clips = plan_clips(SyntheticSpec(**spec.get("synthetic", {})))
+    clips = clips.reindex(columns=["clip_id", "youtube_id", "start_s", "end_s", "label"])
+    clips["shard"] = np.arange(len(clips)) // shard_size
+    counts.setdefault("per_class", clips["label"].value_counts().sort_index().to_dict())
+    log.info("listing: %d clips in %d shards; %s", len(clips), clips["shard"].nunique(),
+             {k: v for k, v in counts.items() if k != "per_class"})
+    write_table(pa.Table.from_pandas(clips, preserve_index=False), out, LISTING_SCHEMA, provenance,
+                listing_counts=counts)
+
+
+def download_shard(listing_path, shard: int, media_dir, clips_out, failures_out, download: Mapping,
+                   provenance) -> None:
+    """Fetch the shard's clips (yt-dlp, resumable); unavailable or unusable ones become failures."""
+    from avcmr.media.download import DownloadSettings, download_clips
+
+    listing = read_table(listing_path).to_pandas()
+    rows = listing[listing["shard"] == shard]
+    settings = DownloadSettings.from_config(download)
+    log.info("shard %d: %d clips into %s (%s)", shard, len(rows), media_dir, settings.url_template)
+    failures = FailureLog("download")
+    clips = download_clips(rows, media_dir, settings, failures)
+    write_table(pa.Table.from_pandas(clips, preserve_index=False), clips_out, schemas.CLIPS, provenance)
+    failures.write(failures_out, provenance)
+
+
+ACQUISITION_COLUMNS = ["label", "listed", "downloaded", "decoded", "usable"]
+
+
+def acquisition_summary(listing_path, clip_paths: Sequence[str], audio_paths: Sequence[str],
+                        vggish_paths: Sequence[str], inception_paths: Sequence[str], out) -> pd.DataFrame:
+    """``acquisition.tsv``: per class how many clips are listed, downloaded (or found), decoded, usable.
+
+    usable = with both VGGish and InceptionV3 features, i.e. what the split can use. '# ' header
+    lines carry the listing's counts (manifest lines, duplicates dropped, ...); the last row is the total.
+    """
+    import json
+
+    from avcmr.io.parquet import atomic_path
+
+    listing = read_table(listing_path, ["clip_id", "label"]).to_pandas()
+    stages = {
+        "downloaded": _clip_ids(clip_paths),
+        "decoded": _clip_ids(audio_paths),
+        "usable": _clip_ids(vggish_paths) & _clip_ids(inception_paths),
+    }
+    table = listing.assign(listed=1, **{name: listing["clip_id"].isin(ids).astype(int) for name, ids in stages.items()})
+    summary = table.groupby("label", sort=True)[ACQUISITION_COLUMNS[1:]].sum().reset_index()
+    total = pd.DataFrame([["TOTAL", *summary[ACQUISITION_COLUMNS[1:]].sum().tolist()]], columns=ACQUISITION_COLUMNS)
+    summary = pd.concat([summary, total], ignore_index=True)
+    counts = {k: v for k, v in read_metadata(listing_path).get("listing_counts", {}).items() if k != "per_class"}
+    with atomic_path(out) as tmp:
+        with open(tmp, "w") as handle:
+            if counts:
+                handle.write(f"# listing: {json.dumps(counts, sort_keys=True)}\n")
+            summary.to_csv(handle, sep="\t", index=False)
+    log.info("acquisition: %s", total.iloc[0].to_dict())
+    return summary
+
+
+def fetch_weights(files: Mapping[str, Mapping], record_out) -> None:
+    """Download the official backbone files that are not there yet, check their digests, and write
+    ``record_out`` (JSON: path, url, bytes, sha256 of each file)."""
+    import json
+
+    from avcmr.features.weights import fetch_official_file
+    from avcmr.io.parquet import atomic_path
+
+    records = {name: fetch_official_file(entry["url"], entry["path"], entry["what"], entry.get("sha256"),
+                                         entry.get("md5"))
+               for name, entry in files.items()}
+    with atomic_path(record_out) as tmp:
+        Path(tmp).write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")

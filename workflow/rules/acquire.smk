@@ -68,3 +68,107 @@ rule manifest:
         provenance=provenance("extraction"),
     script:
         "../scripts/manifest.py"
+
+
+# --- YouTube datasets (vegas, ave) and the per-class acquisition summary of every dataset ---------
+
+
+rule fetch_manifests:
+    # Target: download the manifests (and AudioSet segment lists) configured as URLs.
+    input:
+        list(remote_sources()),
+    localrule: True
+
+
+rule fetch_manifest:
+    output:
+        "resources/manifests/{dataset}/{filename}",
+    log:
+        "logs/{dataset}/fetch_manifest/{filename}.log",
+    wildcard_constraints:
+        dataset=youtube_names(),
+    localrule: True
+    conda:
+        "../../envs/extract.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        url=lambda wc, output: remote_sources()[output[0]][0],
+        sha256=lambda wc, output: remote_sources()[output[0]][1],
+    script:
+        "../scripts/fetch_manifest.py"
+
+
+rule listing:
+    # Every clip the dataset lists, with its shard (the 'listed' column of acquisition.tsv).
+    input:
+        unpack(manifest_inputs),
+    output:
+        "results/{dataset}/listing.parquet",
+    log:
+        "logs/{dataset}/listing.log",
+    conda:
+        "../../envs/extract.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        spec=listing_spec,
+        shard_size=lambda wc: feature_settings(wc.dataset)["shard_size"],
+        provenance=listing_provenance,
+    script:
+        "../scripts/listing.py"
+
+
+rule download_shard:
+    # yt-dlp, one clip at a time; `--resources youtube=N` bounds the shards fetched at once.
+    # Media land in resources/media/{dataset}/ (not an output: kept when a job fails, so that
+    # the next run resumes); unavailable or unusable clips go to the failures table.
+    input:
+        listing="results/{dataset}/listing.parquet",
+    output:
+        clips="results/{dataset}/clips/shard{shard}.parquet",
+        failures="results/{dataset}/failures/download/shard{shard}.parquet",
+    log:
+        "logs/{dataset}/download/shard{shard}.log",
+    wildcard_constraints:
+        dataset=youtube_names(),
+    # Memory: yt-dlp + one ffmpeg cut at a time.
+    conda:
+        "../../envs/extract.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=lambda wc: 2 * feature_settings(wc.dataset)["shard_size"],
+        youtube=1,
+    params:
+        media_dir=media_dir,
+        download=download_content,
+        provenance=listing_provenance,
+    script:
+        "../scripts/download_shard.py"
+
+
+rule acquisition:
+    # Per class: listed, downloaded (or found), decoded, usable (both features) clips.
+    input:
+        listing="results/{dataset}/listing.parquet",
+        clips=shard_paths("results/{dataset}/clips/shard{shard}.parquet"),
+        audio=shard_paths("results/{dataset}/decoded/shard{shard}.audio.parquet"),
+        vggish=shard_paths("results/{dataset}/vggish/shard{shard}.parquet"),
+        inception=shard_paths("results/{dataset}/inception/shard{shard}.parquet"),
+    output:
+        "results/{dataset}/acquisition.tsv",
+    log:
+        "logs/{dataset}/acquisition.log",
+    conda:
+        "../../envs/extract.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/acquisition.py"

@@ -9,13 +9,14 @@ rule logmel:
         failures="results/{dataset}/failures/logmel/shard{shard}.parquet",
     log:
         "logs/{dataset}/logmel/shard{shard}.log",
-    # Memory: one shard's waveforms (100 clips × 10 s × 64 kB/s ≈ 64 MB) and patches (≈ 25 MB).
+    # Memory: 1000 MB + 2 MB per clip of the shard: the job's Snakemake and librosa (~0.85 GB), a
+    # clip's waveform (10 s × 64 kB/s) and its ten 96×64 float32 patches, each held twice.
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=lambda wc, attempt: attempt * (1000 + 2 * feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt * (10 + feature_settings(wc.dataset)["shard_size"] // 5),
     params:
         provenance=provenance("extraction"),
     script:
@@ -30,13 +31,14 @@ rule vggish:
         failures="results/{dataset}/failures/vggish/shard{shard}.parquet",
     log:
         "logs/{dataset}/vggish/shard{shard}.log",
-    # Memory: TensorFlow + VGGish (~1.5 GB) + one shard's patches.
+    # Memory: 2500 MB + 2 MB per clip of the shard: the job's Snakemake, TensorFlow and VGGish's 72 M
+    # weights (~1.8 GB), a clip's ten 24 kB patches in the table, as an array and in the batch.
     conda:
         "../../envs/extract.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=120,
+        mem_mb=lambda wc, attempt: attempt * (2500 + 2 * feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt * (10 + feature_settings(wc.dataset)["shard_size"] // 2),
     params:
         backbone_weights=lambda wc: SETTINGS[wc.dataset]["backbone_weights"],
         batch_size=lambda wc: feature_settings(wc.dataset)["vggish_batch_size"],

@@ -10,13 +10,15 @@ rule decode:
         failures="results/{dataset}/failures/decode/shard{shard}.parquet",
     log:
         "logs/{dataset}/decode/shard{shard}.log",
-    # Memory: one shard's frames (shard_size × ~10 frames × 268 kB ≈ 270 MB at 100 clips) + Arrow copy.
+    # Memory: 1000 MB + 8 MB per clip of the shard: the job's Snakemake and pyarrow (~0.7 GB), and a
+    # clip's ≤ 10 frames of 268 kB (clips ≤ 10 s, as in VEGAS and AVE) held twice (rows, Arrow table)
+    # plus its audio; longer clips need a smaller shard_size. Both × the attempt (retries).
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc: 500 + 8 * feature_settings(wc.dataset)["shard_size"],
-        runtime=60,
+        mem_mb=lambda wc, attempt: attempt * (1000 + 8 * feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt * (10 + feature_settings(wc.dataset)["shard_size"] // 2),
     params:
         fps=lambda wc: feature_settings(wc.dataset)["fps"],
         frame_size=lambda wc: feature_settings(wc.dataset)["frame_size"],

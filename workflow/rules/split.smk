@@ -10,12 +10,14 @@ rule split:
         "results/{dataset}/split.parquet",
     log:
         "logs/{dataset}/split.log",
+    # Memory: 1000 MB, fixed: the job's Snakemake (~0.6 GB), the manifest and the clip ids of every
+    # feature table (28k clips at VEGAS scale: a few MB).
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=lambda wc, attempt: attempt * 1000,
+        runtime=lambda wc, attempt: attempt * 10,
     params:
         split=lambda wc: SETTINGS[wc.dataset]["split"],
         provenance=provenance("split"),
@@ -31,13 +33,14 @@ rule visual_pca:
         "results/{dataset}/visual_pca.parquet",
     log:
         "logs/{dataset}/visual_pca.log",
-    # Memory: streamed per shard; 2048×2048 float64 statistics (32 MB) + one shard's features.
+    # Memory: 1500 MB + 1 MB per clip of the shard: the job's Snakemake (~0.6 GB), 2048×2048 float64
+    # statistics (32 MB, a few copies), one shard's ≤ 10 frames × 2048 features per clip at a time.
     conda:
         "../../envs/extract.yaml"
     threads: 2
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=lambda wc, attempt: attempt * (1500 + feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt * 30,
     params:
         n_components=lambda wc: feature_settings(wc.dataset)["pca_dim"],
         whiten=lambda wc: feature_settings(wc.dataset)["pca_whiten"],
@@ -56,13 +59,14 @@ rule pool:
         "results/{dataset}/features.parquet",
     log:
         "logs/{dataset}/pool.log",
-    # Memory: one shard's frame features at a time + the pooled table (28k × 1152 float32 ≈ 130 MB).
+    # Memory: 1500 MB + 1 MB per clip of the shard: the job's Snakemake (~0.6 GB), the pooled means
+    # (28k × 1,152 float64 ≈ 260 MB at VEGAS scale) and one shard's frame features at a time.
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=lambda wc, attempt: attempt * (1500 + feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt * 30,
     params:
         provenance=provenance("split"),
     script:

@@ -9,13 +9,14 @@ rule inception:
         failures="results/{dataset}/failures/inception/shard{shard}.parquet",
     log:
         "logs/{dataset}/inception/shard{shard}.log",
-    # Memory: TensorFlow + InceptionV3 (~1.5 GB) + one shard's frames (≈ 270 MB at 100 clips).
+    # Memory: 3000 MB + 8 MB per clip of the shard: the job's Snakemake, TensorFlow, InceptionV3 and a
+    # batch's activations (~2 GB), a clip's ≤ 10 frames of 268 kB in the table, as bytes, as an array.
     conda:
         "../../envs/extract.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wc: 3000 + 8 * feature_settings(wc.dataset)["shard_size"],
-        runtime=240,
+        mem_mb=lambda wc, attempt: attempt * (3000 + 8 * feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt * (10 + 2 * feature_settings(wc.dataset)["shard_size"]),
     params:
         backbone_weights=lambda wc: SETTINGS[wc.dataset]["backbone_weights"],
         batch_size=lambda wc: feature_settings(wc.dataset)["inception_batch_size"],

@@ -12,4 +12,8 @@ fit_and_evaluate(
     eval_out=snakemake.output.evaluation,
     history_out=snakemake.output.history,
     provenance=snakemake.params.provenance,
+    precision_out=snakemake.output.precision,
+    embeddings_out=snakemake.output.embeddings,
+    model_out=snakemake.output.model,
+    model_context={**snakemake.params.model_context, "pca_path": snakemake.input.pca},
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avcmr.features.weights import WeightsSpec, require_file
+from avcmr.features.weights import WeightsSpec, file_sha256
 
 
 class InceptionExtractor:
@@ -21,7 +21,9 @@ class InceptionExtractor:
 
         self.weights = weights
         self.batch_size = batch_size
-        weights_path = None if weights.is_random else str(require_file(weights.paths["h5"], "InceptionV3 weights"))
+        weights_path = None if weights.is_random else str(weights.require("h5", "InceptionV3 weights"))
+        # sha256 of the file loaded, for the feature tables' metadata.
+        self.weights_sha256 = {} if weights_path is None else {"h5": file_sha256(weights_path)}
         self.model = keras.applications.InceptionV3(
             include_top=False, pooling="avg", weights=weights_path, input_shape=(299, 299, 3)
         )

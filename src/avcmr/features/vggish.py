@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avcmr.features.weights import WeightsSpec, require_file
+from avcmr.features.weights import OFFICIAL_SOURCES, MissingWeightsError, WeightsSpec, file_sha256
 
 # (keras layer name, official variable scope, kind, units/filters)
 VGGISH_LAYERS = (
@@ -35,14 +35,15 @@ VGGISH_LAYERS = (
 )
 
 
-def build_vggish(seed: int = 0):
-    """The VGGish network with seeded He-normal initial weights."""
+def build_vggish(seed: int = 0, random_init: bool = True):
+    """The VGGish network with seeded He-normal initial weights (zeros when ``random_init`` is false:
+    weights that a checkpoint overwrites need no costly draw of 72 M numbers)."""
     import keras
 
     keras.utils.set_random_seed(seed)
     layers = [keras.Input(shape=(96, 64, 1), name="log_mel")]
     for index, (name, _, kind, size) in enumerate(VGGISH_LAYERS):
-        init = keras.initializers.HeNormal(seed=seed + index)
+        init = keras.initializers.HeNormal(seed=seed + index) if random_init else "zeros"
         if kind == "conv":
             layers.append(keras.layers.Conv2D(size, 3, padding="same", activation="relu", kernel_initializer=init, name=name))
         elif kind == "pool":
@@ -60,6 +61,11 @@ def load_vggish_checkpoint(model, checkpoint_path: str | Path) -> None:
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(str(checkpoint_path))
+    available = reader.get_variable_to_shape_map()
+    missing = [f"{scope}/{kind}" for _, scope, _, _ in VGGISH_LAYERS if scope for kind in ("weights", "biases")
+               if f"{scope}/{kind}" not in available]
+    if missing:
+        raise ValueError(f"{checkpoint_path} is not a VGGish checkpoint: it lacks the variables {missing[:4]}")
     for name, scope, _, _ in VGGISH_LAYERS:
         if scope is None:
             continue
@@ -67,12 +73,37 @@ def load_vggish_checkpoint(model, checkpoint_path: str | Path) -> None:
         layer.set_weights([reader.get_tensor(f"{scope}/weights"), reader.get_tensor(f"{scope}/biases")])
 
 
+def write_vggish_checkpoint(model, checkpoint_path: str | Path) -> Path:
+    """Write the model's weights as a TF-slim checkpoint with the official variable names.
+
+    TF checkpoint format V1 (one file), the format of the released ``vggish_model.ckpt``. Used to
+    test the loader and to hand a VGGish to tools that expect the release's file.
+    """
+    import tensorflow as tf
+
+    names, tensors = [], []
+    for name, scope, _, _ in VGGISH_LAYERS:
+        if scope is not None:
+            kernel, bias = model.get_layer(name).get_weights()
+            names += [f"{scope}/weights", f"{scope}/biases"]
+            tensors += [tf.constant(kernel), tf.constant(bias)]
+    checkpoint_path = Path(checkpoint_path)
+    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    # The V1 'Save' op writes the tensor-slice table that TF-slim's Saver wrote for the release.
+    tf.raw_ops.Save(filename=str(checkpoint_path), tensor_names=names, data=tensors)
+    return checkpoint_path
+
+
 def postprocess_embeddings(embeddings: np.ndarray, pca_params_path: str | Path) -> np.ndarray:
-    """The release's PCA/whitening + 8-bit quantisation (vggish_postprocess), as float32 0..255."""
+    """The release's PCA/whitening + 8-bit quantisation (``vggish_postprocess.Postprocessor``), as float32.
+
+    Projection ``(x − pca_means) · pca_eigen_vectorsᵀ``, clip to [−2, 2], scale to [0, 255] and cast
+    to uint8 (truncation, as the release's ``astype(np.uint8)``; not rounding).
+    """
     params = np.load(pca_params_path)
     projected = (embeddings - params["pca_means"].reshape(1, -1)) @ params["pca_eigen_vectors"].T
     clipped = np.clip(projected, -2.0, 2.0)
-    return np.round((clipped + 2.0) * (255.0 / 4.0)).astype(np.float32)
+    return ((clipped + 2.0) * (255.0 / 4.0)).astype(np.uint8).astype(np.float32)
 
 
 class VGGishExtractor:
@@ -82,12 +113,22 @@ class VGGishExtractor:
         self.weights = weights
         self.batch_size = batch_size
         self.postprocess = postprocess
-        self.model = build_vggish(weights.seed)
-        if not weights.is_random:
-            load_vggish_checkpoint(self.model, require_file(weights.paths["checkpoint"], "VGGish checkpoint"))
-        elif postprocess:
+        if weights.is_random and postprocess:
             raise ValueError("VGGish post-processing needs the official PCA parameters; it is undefined for random weights")
-        self._pca_params = require_file(weights.paths["pca_params"], "VGGish PCA parameters") if postprocess else None
+        # Files first (present, matching their configured sha256), so that a missing file fails fast.
+        checkpoint = None if weights.is_random else weights.require("checkpoint", "VGGish checkpoint")
+        self._pca_params = None
+        if postprocess:
+            if "pca_params" not in weights.paths:
+                raise MissingWeightsError("vggish_postprocess is on but backbone_weights.vggish has no pca_params: "
+                                          f"set it to the path of {OFFICIAL_SOURCES['VGGish PCA parameters']}")
+            self._pca_params = weights.require("pca_params", "VGGish PCA parameters")
+        self.model = build_vggish(weights.seed, random_init=weights.is_random)
+        if checkpoint is not None:
+            load_vggish_checkpoint(self.model, checkpoint)
+        # sha256 of every file loaded, for the feature tables' metadata.
+        self.weights_sha256 = {key: file_sha256(path) for key, path in
+                               (("checkpoint", checkpoint), ("pca_params", self._pca_params)) if path is not None}
 
     def embed(self, patches: np.ndarray) -> np.ndarray:
         if len(patches) == 0:

@@ -1,0 +1,164 @@
+"""The paper's tables from the per-(method, seed) evaluation Parquet files.
+
+- Table 2: MAP a→v, v→a, avg (mean ± std over seeds) for every method, plus a paired test of the
+  paper's model (`ours`) against each method over per-query APs: the Wilcoxon signed-rank test,
+  pairing each test query (both directions) with its AP averaged over seeds.
+- Table 3: training cost: median fit seconds over seeds, device, number of learned parameters.
+- Table 4: the ablation (random, explicit, implicit, ex_im_share, ours), as Table 2 without test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import wilcoxon
+
+from avcmr.io.parquet import atomic_path, read_metadata, read_table
+
+TABLE2_METHODS = ("random", "random_pca", "cca", "cca_nipals", "kcca", "dcca", "c_cca", "c_dcca", "ugach",
+                  "agah", "ucal", "acmr", "dscmr", "tnn_c_cca", "ours")
+TABLE4_METHODS = ("random", "explicit", "implicit", "ex_im_share", "ours")
+ABLATION_ONLY = ("explicit", "implicit", "ex_im_share")
+REFERENCE_METHOD = "ours"
+SIGNIFICANCE_TEST = "Wilcoxon signed-rank, per-query AP (mean over seeds), both directions"
+
+
+def load_evaluations(eval_paths: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-query AP of every method and seed, one summary row per method and seed)."""
+    per_query, summaries = [], []
+    for path in eval_paths:
+        summary = read_metadata(path)["summary"]
+        summaries.append(summary)
+        per_query.append(read_table(path).to_pandas().assign(method=summary["method"], seed=summary["seed"]))
+    return pd.concat(per_query, ignore_index=True), pd.DataFrame(summaries)
+
+
+def map_by_seed(per_query: pd.DataFrame) -> pd.DataFrame:
+    """MAP per method, seed and direction (columns a2v, v2a, avg)."""
+    table = per_query.pivot_table(index=["method", "seed"], columns="direction", values="ap", aggfunc="mean")
+    table["avg"] = (table["a2v"] + table["v2a"]) / 2
+    return table
+
+
+MAP_COLUMNS = ["method", "seed", "map_a2v", "map_v2a", "map_avg", "n_train", "n_test", "fit_seconds", "device"]
+
+
+def chance_level(eval_path) -> float:
+    """Σ_c p_c² over the test-class shares p_c: the MAP that `random` approaches on a large test set
+    (a small test set biases random's MAP upwards, since a query's first relevant hit comes early)."""
+    queries = read_table(eval_path, ["direction", "query_label"]).to_pandas()
+    shares = queries.loc[queries["direction"] == "a2v", "query_label"].value_counts(normalize=True)
+    return float((shares**2).sum())
+
+
+def map_table(eval_paths: Sequence[str]) -> pd.DataFrame:
+    """One row per (method, seed), in the order given: MAP both ways, sizes, fit time, device."""
+    per_query, summaries = load_evaluations(eval_paths)
+    by_seed = map_by_seed(per_query).reset_index()
+    table = summaries.merge(by_seed, on=["method", "seed"]).rename(
+        columns={"a2v": "map_a2v", "v2a": "map_v2a", "avg": "map_avg"})
+    order = {(s["method"], s["seed"]): i for i, s in summaries.iterrows()}
+    table = table.assign(_order=[order[(m, s)] for m, s in zip(table["method"], table["seed"], strict=True)])
+    return table.sort_values("_order")[MAP_COLUMNS].reset_index(drop=True)
+
+
+def _ordered(methods: Sequence[str], available) -> list[str]:
+    known = [m for m in methods if m in set(available)]
+    return known + sorted(set(available) - set(methods))
+
+
+def accuracy_table(per_query: pd.DataFrame, methods: Sequence[str], with_test: bool) -> pd.DataFrame:
+    by_seed = map_by_seed(per_query)
+    grouped = by_seed.groupby(level="method")
+    mean, std = grouped.mean(), grouped.std(ddof=0)
+    rows = []
+    for method in _ordered(methods, mean.index):
+        row = {"method": method, "n_seeds": int(grouped.size()[method])}
+        for direction in ("a2v", "v2a", "avg"):
+            row[f"map_{direction}_mean"] = mean.loc[method, direction]
+            row[f"map_{direction}_std"] = std.loc[method, direction]
+        if with_test:
+            row["p_value_vs_ours"] = paired_test(per_query, REFERENCE_METHOD, method)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_test(per_query: pd.DataFrame, reference: str, other: str) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of reference vs other over per-query APs (NaN if n/a)."""
+    methods = set(per_query["method"])
+    if reference not in methods or other not in methods or reference == other:
+        return float("nan")
+    query_ap = per_query.groupby(["method", "direction", "query_clip_id"])["ap"].mean()
+    differences = (query_ap.loc[reference] - query_ap.loc[other]).dropna().to_numpy()
+    if len(differences) == 0 or np.allclose(differences, 0):
+        return 1.0
+    return float(wilcoxon(differences).pvalue)
+
+
+def cost_table(summaries: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+    grouped = summaries.groupby("method")
+    table = pd.DataFrame({
+        "fit_seconds_median": grouped["fit_seconds"].median(),
+        "device": grouped["device"].agg(lambda devices: ",".join(sorted(set(devices)))),
+        "n_parameters": grouped["n_parameters"].max(),
+        "n_seeds": grouped.size(),
+    })
+    return table.loc[_ordered(methods, table.index)].reset_index(names="method")
+
+
+def _mean_std(row: pd.Series, direction: str) -> str:
+    return f"{row[f'map_{direction}_mean']:.3f} ± {row[f'map_{direction}_std']:.3f}"
+
+
+def accuracy_markdown(table: pd.DataFrame, title: str, header_lines: Sequence[str]) -> str:
+    with_test = "p_value_vs_ours" in table
+    lines = [f"# {title}", ""] + [f"{line}  " for line in header_lines] + [""]
+    columns = ["method", "MAP a→v", "MAP v→a", "MAP avg", "seeds"] + (["p vs ours"] if with_test else [])
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in table.iterrows():
+        cells = [row["method"], _mean_std(row, "a2v"), _mean_std(row, "v2a"), _mean_std(row, "avg"),
+                 str(row["n_seeds"])]
+        if with_test:
+            cells.append("—" if np.isnan(row["p_value_vs_ours"]) else f"{row['p_value_vs_ours']:.2g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    if with_test:
+        lines += ["", f"p: {SIGNIFICANCE_TEST}."]
+    return "\n".join(lines) + "\n"
+
+
+def cost_markdown(table: pd.DataFrame, header_lines: Sequence[str]) -> str:
+    lines = ["# Table 3: training time", ""] + [f"{line}  " for line in header_lines] + [""]
+    lines += ["| method | fit seconds (median) | device | parameters | seeds |", "|---|---|---|---|---|"]
+    for _, row in table.iterrows():
+        lines.append(f"| {row['method']} | {row['fit_seconds_median']:.2f} | {row['device']} | "
+                     f"{int(row['n_parameters']):,} | {int(row['n_seeds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_tsv(table: pd.DataFrame, path, header_lines: Sequence[str]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:
+        handle.writelines(f"# {line}\n" for line in header_lines)
+        table.to_csv(handle, sep="\t", index=False, float_format="%.4f")
+
+
+def write_accuracy_tables(eval_paths, tsv_out, md_out, methods, title, with_test, header_lines) -> pd.DataFrame:
+    per_query, _ = load_evaluations(eval_paths)
+    table = accuracy_table(per_query, methods, with_test)
+    write_tsv(table, tsv_out, header_lines)
+    write_text(md_out, accuracy_markdown(table, title, header_lines))
+    return table
+
+
+def write_cost_tables(eval_paths, tsv_out, md_out, methods, header_lines) -> pd.DataFrame:
+    _, summaries = load_evaluations(eval_paths)
+    table = cost_table(summaries, methods)
+    write_tsv(table, tsv_out, header_lines)
+    write_text(md_out, cost_markdown(table, header_lines))
+    return table

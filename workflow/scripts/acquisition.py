@@ -1,0 +1,14 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.stages import acquisition_summary
+
+acquisition_summary(
+    listing_path=snakemake.input.listing,
+    clip_paths=snakemake.input.clips,
+    audio_paths=snakemake.input.audio,
+    vggish_paths=snakemake.input.vggish,
+    inception_paths=snakemake.input.inception,
+    out=snakemake.output[0],
+)

@@ -1,0 +1,15 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.stages import fit_and_evaluate
+
+fit_and_evaluate(
+    features_path=snakemake.input.features,
+    method_name="ours",
+    params=snakemake.params.method_params,
+    seed=int(snakemake.wildcards.seed),
+    eval_out=snakemake.output.evaluation,
+    history_out=snakemake.output.history,
+    provenance=snakemake.params.provenance,
+)

@@ -1,0 +1,18 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.stages import download_shard
+
+# Pacing settings (sleep, back-off, attempts, ...) come from the config without being params, so
+# that tuning them does not re-run finished shards; the params hold what changes the files.
+dataset = snakemake.wildcards.dataset
+download_shard(
+    listing_path=snakemake.input.listing,
+    shard=int(snakemake.wildcards.shard),
+    media_dir=snakemake.params.media_dir,
+    clips_out=snakemake.output.clips,
+    failures_out=snakemake.output.failures,
+    download={**snakemake.config["datasets"][dataset].get("download", {}), **snakemake.params.download},
+    provenance=snakemake.params.provenance,
+)

@@ -1,0 +1,16 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.reporting.figures import plot_tsne
+
+plot_tsne(
+    features_path=snakemake.input.features,
+    eval_paths=snakemake.input.evaluations,
+    embeddings_paths=snakemake.input.embeddings,
+    png_out=snakemake.output.png,
+    pdf_out=snakemake.output.pdf,
+    max_points=int(snakemake.params.max_points),
+    perplexity=float(snakemake.params.perplexity),
+    seed=int(snakemake.params.seed),
+)

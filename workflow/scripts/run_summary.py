@@ -1,0 +1,15 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.reporting.report import write_run_summary
+
+write_run_summary(
+    snakemake.output[0],
+    dataset=snakemake.wildcards.dataset,
+    spec=snakemake.params.spec,
+    eval_paths=snakemake.input.evaluations,
+    split_path=snakemake.input.split,
+    features_path=snakemake.input.features,
+    acquisition_path=snakemake.input.acquisition,
+)

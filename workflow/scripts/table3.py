@@ -1,0 +1,8 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.reporting.tables import TABLE2_METHODS, TABLE4_METHODS, write_cost_tables
+
+methods = list(TABLE2_METHODS) + [m for m in TABLE4_METHODS if m not in TABLE2_METHODS]
+write_cost_tables(snakemake.input, snakemake.output.tsv, snakemake.output.md, methods, snakemake.params.header)

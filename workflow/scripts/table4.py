@@ -1,0 +1,15 @@
+from avcmr.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+
+from avcmr.reporting.tables import TABLE4_METHODS, write_accuracy_tables
+
+write_accuracy_tables(
+    snakemake.input,
+    snakemake.output.tsv,
+    snakemake.output.md,
+    methods=TABLE4_METHODS,
+    title="Table 4: ablation of the paper's model",
+    with_test=False,
+    header_lines=snakemake.params.header,
+)
