@@ -41,7 +41,7 @@ def make_synthetic_features(
     visual_dim: int = 1024,
     train_size: int = 22482,
     class_separation: float = 1.0,
-    pair_correlation: float = 1.0,
+    pair_correlation: float = 0.2,
     noise: float = 1.0,
     random_state: int = 0,
 ) -> pd.DataFrame:
