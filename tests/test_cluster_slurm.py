@@ -1,0 +1,172 @@
+"""The tiny synthetic DAG through ``--profile profiles/slurm`` on a real single-node SLURM.
+
+The fixture brings up munged + MariaDB + slurmdbd + slurmctld + slurmd on 127.0.0.1 with all
+state in a temp dir (tests/slurm/setup.sh; Debian's packages are installed when missing and we are
+root), and stops them by their pid files at the end, pass or fail (tests/slurm/teardown.sh).
+Accounting runs through slurmdbd, so the executor plugin polls ``sacct`` exactly as on a real
+cluster, and the test reads sacct's records of what ran where.
+
+The only command-line additions to the profile are test-speed knobs: the plugin's first status
+check after 2 s instead of 40 s, and keeping the SLURM logs for the failure message.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SLURM_SCRIPTS = REPO / "tests" / "slurm"
+TARGET = "results/tiny/map.tsv"
+SNAKEMAKE_TIMEOUT_S = 1800
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+
+
+def snakemake(workdir: Path, *args: str, env=None) -> subprocess.CompletedProcess:
+    # A hung Snakemake ignores SIGTERM: `timeout -k` follows up with SIGKILL.
+    command = ["timeout", "-k", "10", str(SNAKEMAKE_TIMEOUT_S), sys.executable, "-m", "snakemake",
+               "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), *args, TARGET]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+
+
+def tiny_workdir(tmp_path_factory, name: str) -> Path:
+    workdir = tmp_path_factory.mktemp(name)
+    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return workdir
+
+
+def job_stats(dry_run_output: str) -> Counter:
+    """Rule → job count from the 'Job stats' table of a dry-run."""
+    table = dry_run_output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return Counter({rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)})
+
+
+def read_map(path: Path) -> tuple[list[str], pd.DataFrame]:
+    lines = path.read_text().splitlines()
+    return [line for line in lines if line.startswith("#")], pd.read_csv(path, sep="\t", comment="#")
+
+
+@pytest.fixture(scope="module")
+def slurm_env(tmp_path_factory):
+    """Environment (SLURM_CONF) of a running single-node SLURM; daemons stopped afterwards."""
+    state = tmp_path_factory.mktemp("slurm")
+    try:
+        setup = subprocess.run(["bash", str(SLURM_SCRIPTS / "setup.sh"), str(state)], capture_output=True,
+                               text=True, timeout=900)
+        if setup.returncode == 3:  # no packages and no way to install them: not this machine's job
+            pytest.skip(setup.stderr.strip())
+        assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-4000:]
+        env = dict(os.environ)
+        env.update(line.split("=", 1) for line in (state / "env").read_text().splitlines())
+        yield env
+    finally:
+        subprocess.run(["bash", str(SLURM_SCRIPTS / "teardown.sh"), str(state)], timeout=120)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """The reference: the same config through ``--profile profiles/local``."""
+    workdir = tiny_workdir(tmp_path_factory, "local")
+    result = snakemake(workdir, "--profile", str(REPO / "profiles/local"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory, slurm_env):
+    workdir = tiny_workdir(tmp_path_factory, "cluster")
+    args = ["--profile", str(REPO / "profiles/slurm"), "--slurm-init-seconds-before-status-checks", "2",
+            "--slurm-keep-successful-logs"]
+    planned = snakemake(workdir, *args, "--dry-run", env=slurm_env)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    started = time.monotonic()
+    result = snakemake(workdir, *args, env=slurm_env)
+    wall_s = time.monotonic() - started
+    log = result.stdout + result.stderr
+    if result.returncode != 0:
+        slurm_logs = sorted((workdir / ".snakemake/slurm_logs").rglob("*.log"))
+        tails = "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in slurm_logs[-3:])
+        pytest.fail(f"snakemake --profile profiles/slurm failed (rc {result.returncode}):\n{log[-5000:]}\n{tails}")
+    job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
+    run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
+    print(f"\nSLURM run: {len(job_ids)} jobs submitted (ids {', '.join(job_ids)}), wall {wall_s:.0f} s")
+    return {"workdir": workdir, "log": log, "job_ids": job_ids, "run_id": run_id, "env": slurm_env,
+            "wall_s": wall_s, "planned": job_stats(planned.stdout)}
+
+
+def sacct(env, job_ids, fields: str, allocations_only: bool) -> pd.DataFrame:
+    command = ["sacct", "--parsable2", "--noheader", "--starttime", "2000-01-01T00:00", "--format", fields,
+               "--jobs", ",".join(job_ids)] + (["--allocations"] if allocations_only else [])
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=True, timeout=60).stdout
+    rows = [line.split("|") for line in out.splitlines() if line]
+    return pd.DataFrame(rows, columns=fields.split(","))
+
+
+def megabytes(value: str) -> float:
+    """sacct's sizes ('219792K', '3000M', '1.5G') in MB; '' (not sampled) as 0."""
+    if not value:
+        return 0.0
+    units = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}
+    return float(value[:-1]) * units[value[-1]] if value[-1] in units else float(value) / 2**20
+
+
+def test_every_job_went_through_slurm_and_completed(slurm_run):
+    job_ids = slurm_run["job_ids"]
+    jobs = sacct(slurm_run["env"], job_ids, "JobIDRaw,JobName,State,Partition,AllocTRES,Comment", True)
+    # sacct knows exactly the jobs the Snakemake log reports, named by the plugin's run id.
+    assert sorted(jobs["JobIDRaw"]) == sorted(job_ids)
+    assert set(jobs["JobName"]) == {slurm_run["run_id"]}
+    assert set(jobs["State"]) == {"COMPLETED"}
+    # The plugin's comment names the job: `rule_<rule>_wildcards_<values>` for a single job and
+    # `rule_<group>_<its rules>` for a group job. The per-shard chain ran as one job per shard (2),
+    # sized by its widest rule (8 CPUs for InceptionV3), not by the sum of its rules; no per-shard rule
+    # ran as a job of its own.
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    planned = slurm_run["planned"]
+    grouped = {rule: n for rule, n in planned.items() if rule in profile["groups"]}
+    group_comment = "rule_shard_" + "_".join(sorted(grouped))
+    groups = jobs[jobs["Comment"] == group_comment]
+    assert len(groups) == 2 == planned["decode"] and set(grouped.values()) == {2}, (grouped, jobs["Comment"])
+    assert groups["AllocTRES"].str.contains(r"\bcpu=8,").all(), groups
+    singles = Counter(re.fullmatch(r"rule_(\w+?)_wildcards_\w+", c).group(1)
+                      for c in jobs["Comment"] if c != group_comment)
+    assert singles == {rule: n for rule, n in planned.items() if rule not in grouped and rule != "all"}
+    # Training went to the GPU partition with one GPU; everything else to the default partition.
+    training = jobs[jobs["Comment"].str.startswith("rule_fit_evaluate")]
+    assert set(training["Partition"]) == {"gpu"}
+    assert training["AllocTRES"].str.contains("gres/gpu=1").all()
+    assert set(jobs.loc[~jobs.index.isin(training.index), "Partition"]) == {"main"}
+
+
+def test_declared_memory_covers_what_the_jobs_used(slurm_run):
+    """The rules' mem_mb (+ Snakemake's own processes in the job) held on the real cluster."""
+    steps = sacct(slurm_run["env"], slurm_run["job_ids"], "JobIDRaw,JobName,MaxRSS,ReqMem", False)
+    steps["job"] = steps["JobIDRaw"].str.split(".").str[0]
+    requested = steps[~steps["JobIDRaw"].str.contains(r"\.")].set_index("job")["ReqMem"].map(megabytes)
+    used = steps[steps["JobIDRaw"].str.contains(r"\.")].assign(rss=lambda d: d["MaxRSS"].map(megabytes))
+    # The batch step (the job's Snakemake) runs beside one rule step at a time.
+    batch = used[used["JobIDRaw"].str.endswith(".batch")].set_index("job")["rss"]
+    rule_steps = used[~used["JobIDRaw"].str.endswith((".batch", ".extern"))].groupby("job")["rss"].max()
+    peak = batch.add(rule_steps, fill_value=0)
+    assert (peak > 0).all(), "sacct sampled no memory use"
+    over = peak[peak > requested.loc[peak.index]]
+    assert over.empty, f"jobs above their mem_mb: {dict(over)} vs {dict(requested.loc[over.index])}"
+
+
+def test_map_table_equals_the_local_run(slurm_run, local_run):
+    header_cluster, cluster = read_map(slurm_run["workdir"] / TARGET)
+    header_local, local = read_map(local_run / TARGET)
+    assert header_cluster == header_local
+    # fit_seconds is a wall time; everything else (MAP values, counts, device) must be identical.
+    pd.testing.assert_frame_equal(cluster.drop(columns="fit_seconds"), local.drop(columns="fit_seconds"))
+    assert len(cluster) == 2 and (cluster["map_avg"] > 0).all()
