@@ -27,8 +27,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.cross_decomposition import CCA as SklearnCCA
 from scipy.linalg import lapack
+from sklearn.cross_decomposition import CCA as SklearnCCA
 from sklearn.exceptions import ConvergenceWarning
 
 from avcmr.methods.base import RetrievalMethod, check_training_data

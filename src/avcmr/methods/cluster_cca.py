@@ -2,8 +2,8 @@
 Zeng, Yu & Oyama (TOMM 2020) used as the Table 2 baseline.
 
 Cluster-CCA treats every within-class (audio, visual) combination as a correlated pair. With C
-classes, X_c / Y_c the n_c centred audio / visual rows of class c and M = Σ_c n_c² pairs (Eq. 5–7 of
-Rasiwasia et al.):
+classes, X_c / Y_c the n_c centred audio / visual rows of class c and M = Σ_c n_c² pairs (Rasiwasia
+et al.'s covariances over all within-class pairs):
 
     Σ_av^cluster = (1/M) Σ_c Σ_{j,k∈c} x_j y_kᵀ = (1/M) Σ_c s_c^a s_c^vᵀ,   s_c = Σ_{j∈c} x_j,
     Σ_aa^cluster = (1/M) Σ_c Σ_{j,k∈c} x_j x_jᵀ = (1/M) Σ_c n_c X_cᵀX_c      (Σ_vv likewise),

@@ -1,0 +1,112 @@
+"""`kcca`: the Nyström KCCA with m = n landmarks equals exact (full-kernel, dual) regularised KCCA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from easy_features import average_map, make_easy_features
+from scipy.spatial.distance import cdist, pdist
+
+from avcmr.methods import NotFittedError, method_class
+from avcmr.methods.kcca import KernelCCA, median_heuristic_gamma, rbf_kernel
+
+
+def nonlinear_views(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(0, 2 * np.pi, size=n)
+    audio = np.column_stack([np.cos(angle), np.sin(angle), rng.normal(size=(n, 3)) * 0.3]) * 3 + 1
+    visual = np.column_stack([np.cos(2 * angle), angle, rng.normal(size=(n, 5)) * 0.3])
+    return audio, visual
+
+
+def standardise(train: np.ndarray, other: np.ndarray):
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    return (train - mean) / std, (other - mean) / std
+
+
+def exact_kcca(train_a, train_v, test_a, test_v, gamma_a, gamma_v, reg_a, reg_v, n_components):
+    """Regularised KCCA in the dual (Hardoon et al. 2004) with centred n × n kernels.
+
+    Ridge r on primal weights w = Φ̃ᵀα ⇔ κ = r(n−1) in (K_v+κ_v I)⁻¹K_a(K_a+κ_a I)⁻¹K_v β = ρ²β,
+    α = (K_a+κ_a I)⁻¹K_v β / ρ. Returns correlations and the train/test projections K̃α, K̃β.
+    """
+    n = len(train_a)
+    centring = np.eye(n) - 1.0 / n
+
+    def centred(train, test, gamma):
+        kernel, cross = rbf_kernel(train, train, gamma), rbf_kernel(test, train, gamma)
+        # Test rows centred with training statistics: k̃(x,·) = k(x,·) − mean_j k(x,x_j) − k̄_col + k̄.
+        cross_centred = (cross - cross.mean(axis=1, keepdims=True) - kernel.mean(axis=0) + kernel.mean())
+        return centring @ kernel @ centring, cross_centred
+
+    kernel_a, cross_a = centred(train_a, test_a, gamma_a)
+    kernel_v, cross_v = centred(train_v, test_v, gamma_v)
+    kappa_a, kappa_v = reg_a * (n - 1), reg_v * (n - 1)
+    solve_a = np.linalg.solve(kernel_a + kappa_a * np.eye(n), kernel_v)
+    problem = np.linalg.solve(kernel_v + kappa_v * np.eye(n), kernel_a @ solve_a)
+    eigenvalues, eigenvectors = np.linalg.eig(problem)
+    order = np.argsort(-eigenvalues.real)[:n_components]
+    correlations = np.sqrt(eigenvalues.real[order])
+    beta = eigenvectors[:, order].real
+    alpha = solve_a @ beta / correlations
+    return correlations, kernel_a @ alpha, kernel_v @ beta, cross_a @ alpha, cross_v @ beta
+
+
+def assert_same_directions(left: np.ndarray, right: np.ndarray, tolerance: float):
+    for component in range(left.shape[1]):
+        correlation = np.corrcoef(left[:, component], right[:, component])[0, 1]
+        assert abs(correlation) > 1 - tolerance, (component, correlation)
+
+
+def test_all_landmarks_equals_exact_kcca():
+    audio, visual = nonlinear_views(140, seed=0)
+    test_audio, test_visual = nonlinear_views(30, seed=1)
+    model = KernelCCA(n_components=4, n_landmarks=500).fit(audio, visual, np.zeros(140))
+    assert len(model.landmark_index_) == 140  # clipped to n
+    train_a, test_a = standardise(audio, test_audio)
+    train_v, test_v = standardise(visual, test_visual)
+    correlations, proj_a, proj_v, test_proj_a, test_proj_v = exact_kcca(
+        train_a, train_v, test_a, test_v, model.gamma_audio_, model.gamma_visual_,
+        model.reg_audio_, model.reg_visual_, 4,
+    )
+    assert correlations[0] > 0.9  # the views are strongly (non-linearly) related
+    np.testing.assert_allclose(model.correlations_, correlations, rtol=1e-6)
+    assert_same_directions(model.embed_audio(audio), proj_a, 1e-8)
+    assert_same_directions(model.embed_visual(visual), proj_v, 1e-8)
+    assert_same_directions(model.embed_audio(test_audio), test_proj_a, 1e-8)
+    assert_same_directions(model.embed_visual(test_visual), test_proj_v, 1e-8)
+    # Training projections are centred and have unit (regularised) variance scale.
+    np.testing.assert_allclose(model.embed_audio(audio).mean(axis=0), 0.0, atol=1e-8)
+
+
+def test_fewer_landmarks_approximate_the_exact_correlations():
+    audio, visual = nonlinear_views(400, seed=4)
+    full = KernelCCA(n_components=2, n_landmarks=400).fit(audio, visual, np.zeros(400))
+    reduced = KernelCCA(n_components=2, n_landmarks=120).fit(audio, visual, np.zeros(400))
+    assert reduced.projection_audio_.shape == (120, 2)
+    np.testing.assert_allclose(reduced.correlations_, full.correlations_, atol=0.01)
+
+
+def test_median_heuristic():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 4))
+    gamma = median_heuristic_gamma(x, rng, max_samples=100)
+    assert gamma == pytest.approx(1.0 / (2.0 * np.median(pdist(x)) ** 2), rel=1e-10)
+    np.testing.assert_allclose(rbf_kernel(x, x[:7], 0.3), np.exp(-0.3 * cdist(x, x[:7], "sqeuclidean")), atol=1e-12)
+
+
+def test_beats_random_and_is_deterministic():
+    data = make_easy_features()
+    train = (data["audio_train"], data["visual_train"], data["labels_train"])
+    model = method_class("kcca")(random_state=0).fit(*train)
+    again = method_class("kcca")(random_state=0).fit(*train)
+    chance = average_map(method_class("random")(random_state=0).fit(*train), data)
+    assert average_map(model, data) > chance + 0.3
+    np.testing.assert_array_equal(model.embed_audio(data["audio_test"]), again.embed_audio(data["audio_test"]))
+    assert model.embed_visual(data["visual_test"]).shape == (100, 10)
+    assert model.n_parameters() == 400 * (128 + 1024) + 2 * 400 * 10
+
+
+def test_use_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        KernelCCA().embed_audio(np.zeros((2, 3)))
