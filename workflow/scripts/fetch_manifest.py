@@ -1,6 +1,6 @@
-from avcmr.logs import log_to_file
+from avcmr.logs import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 
 from avcmr.data.manifests import fetch_source
 

@@ -1,6 +1,6 @@
-from avcmr.logs import log_to_file
+from avcmr.logs import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 
 from avcmr.data.folder import list_folder
 from avcmr.stages import index_folder_shard

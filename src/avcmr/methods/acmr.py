@@ -6,7 +6,7 @@ Two tanh feature projectors map each modality into an E = 40 dimensional common 
 - visual 1024 → 512 → 100 → E (the demo's image branch ``vf_fc_0..2``),
 - audio  128 → E → 100 → E (the demo's text branch ``le_fc_0..2``; every layer tanh).
 
-The *embedding loss* (paper Eq. 6, "label prediction" L_imd + "structure preservation" L_imi,
+The *embedding loss* (paper Sec. 3: "label prediction" L_imd + "structure preservation" L_imi,
 weights as in the official code) is
 
     L_emb = 100 · L_imd + L_imi,
@@ -16,12 +16,12 @@ weights as in the official code) is
 
 sums over the minibatch as in the demo (``tf.nn.l2_loss``), positive = the item's own pair, negative
 n_v (n_a) = the batch item of another class whose *input* visual (audio) feature is most
-cosine-similar to the anchor's (the demo's hard-negative mining). The *adversarial loss* (Eq. 8)
+cosine-similar to the anchor's (the demo's hard-negative mining). The *adversarial loss* L_adv
 is the cross-entropy of a modality classifier D (E → E/2 → E/4 → 2, linear layers as in the demo)
 that sits behind a gradient-reversal layer with λ = 2/(1 + e^{−10p}) − 1, p = epoch / epochs; so
 one backward pass of L_emb + L_adv trains D to tell the modalities apart while the projectors get
-the reversed gradient (the min-max of Eqs. 9–10). Adam, lr 1e-4, β1 = 0.5 for both players, batch
-64. Retrieval: cosine between the E-dimensional projections (METHODS.md), not the demo's
+the reversed gradient (the paper's min-max of L_emb − L_adv). Adam, lr 1e-4, β1 = 0.5 for both
+players, batch 64. Retrieval: cosine between the E-dimensional projections (METHODS.md), not the demo's
 Euclidean MAP@50.
 
 Deviations from the demo, all towards the paper: the label classifier is trained (the demo's
@@ -30,8 +30,9 @@ projectors (the demo's ``emb_train_op`` minimises L_emb only); minibatches are r
 epoch; inputs are z-scored with training statistics. The number of epochs is chosen on a
 validation split carved from the training pairs (best validation MAP), never on test data.
 
-Budget: one epoch over 22,482 VEGAS pairs takes a few seconds on two CPU cores; the default of 10
-epochs (demo: 50) keeps ``fit`` within tens of seconds.
+Budget: one epoch over 22,482 VEGAS pairs is ≈ 5 CPU-seconds (350 small Adam steps); the default of
+10 epochs (demo: 50) measured 46–62 CPU-seconds on the VEGAS-scale synthetic benchmark
+(``benchmarks/bench_adversarial.py``), where validation MAP was still rising at epoch 10.
 
 This module also holds what the other adversarial baselines share: the tanh projectors, the
 gradient-reversal layer and modality classifier (``ucal``), and the validation-split / model
@@ -138,9 +139,13 @@ class ModalityClassifier(nn.Module):
         return self.layers(self.reversal(embedding))
 
 
-def modality_loss(classifier: ModalityClassifier, audio_embedding: torch.Tensor, visual_embedding: torch.Tensor) -> torch.Tensor:
-    """L_adv (ACMR Eq. 8): mean cross-entropy of telling visual (class 0) from audio (class 1)."""
-    visual_target = torch.zeros(len(visual_embedding), dtype=torch.long, device=visual_embedding.device)
+def modality_loss(
+    classifier: ModalityClassifier, audio_embedding: torch.Tensor, visual_embedding: torch.Tensor
+) -> torch.Tensor:
+    """L_adv (ACMR's modality-classification loss): mean cross-entropy of telling visual (class 0) from audio (class 1)."""
+    visual_target = torch.zeros(
+        len(visual_embedding), dtype=torch.long, device=visual_embedding.device
+    )
     audio_target = torch.ones(len(audio_embedding), dtype=torch.long, device=audio_embedding.device)
     return F.cross_entropy(classifier(visual_embedding), visual_target) + F.cross_entropy(
         classifier(audio_embedding), audio_target
@@ -150,22 +155,36 @@ def modality_loss(classifier: ModalityClassifier, audio_embedding: torch.Tensor,
 # ---------------------------------------------------------------------------------------------
 # Shared model-selection helpers (validation split carved from the training pairs)
 # ---------------------------------------------------------------------------------------------
-def carve_validation(labels: np.ndarray, fraction: float, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
+MAX_VALIDATION_PAIRS = 1000
+
+
+def carve_validation(
+    labels: np.ndarray,
+    fraction: float,
+    random_state: int | None,
+    max_pairs: int = MAX_VALIDATION_PAIRS,
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (fit, validation) of a stratified split of the *training* pairs.
 
-    ``fraction`` 0 gives no validation set. Stratification falls back to a plain random split when
-    a class has fewer than two pairs or the validation set is smaller than the number of classes.
+    The validation set holds ``fraction`` of the pairs, at most ``max_pairs`` (1,000 pairs rank a
+    model reliably; more would only cost training data and an N² ranking per epoch). ``fraction``
+    0 gives no validation set. Stratification falls back to a plain random split when a class has
+    fewer than two pairs or the validation set is smaller than the number of classes.
     """
     n_items = len(labels)
     if fraction <= 0:
         return np.arange(n_items), np.zeros(0, dtype=np.int64)
     if not 0 < fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}")
-    n_validation = int(round(fraction * n_items))
+    n_validation = min(int(round(fraction * n_items)), max_pairs)
     if n_validation < 2 or n_items - n_validation < 2:
         return np.arange(n_items), np.zeros(0, dtype=np.int64)
     _, counts = np.unique(labels, return_counts=True)
-    stratify = labels if counts.min() >= 2 and len(counts) <= min(n_validation, n_items - n_validation) else None
+    stratify = (
+        labels
+        if counts.min() >= 2 and len(counts) <= min(n_validation, n_items - n_validation)
+        else None
+    )
     seed = 0 if random_state is None else int(random_state)
     fit_index, validation_index = train_test_split(
         np.arange(n_items), test_size=n_validation, stratify=stratify, random_state=seed
@@ -173,7 +192,9 @@ def carve_validation(labels: np.ndarray, fraction: float, random_state: int | No
     return np.sort(fit_index), np.sort(validation_index)
 
 
-def _mean_average_precision(scores: np.ndarray, query_labels: np.ndarray, candidate_labels: np.ndarray, tie_seed: int) -> float:
+def _mean_average_precision(
+    scores: np.ndarray, query_labels: np.ndarray, candidate_labels: np.ndarray, tie_seed: int
+) -> float:
     # Same convention as avcmr.evaluation.metrics (which this layer may not import): full list,
     # ties broken by a seeded random permutation of the candidates then a stable sort.
     shuffle = np.random.default_rng(tie_seed).permutation(scores.shape[1])
@@ -181,11 +202,18 @@ def _mean_average_precision(scores: np.ndarray, query_labels: np.ndarray, candid
     hits = candidate_labels[ranking] == query_labels[:, None]
     precision_at_hits = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1) * hits
     n_relevant = hits.sum(axis=1)
-    ap = np.divide(precision_at_hits.sum(axis=1), n_relevant, out=np.zeros(len(hits)), where=n_relevant > 0)
+    ap = np.divide(
+        precision_at_hits.sum(axis=1), n_relevant, out=np.zeros(len(hits)), where=n_relevant > 0
+    )
     return float(ap.mean())
 
 
-def validation_map(audio_embedding: np.ndarray, visual_embedding: np.ndarray, labels: np.ndarray, kind: str = "cosine") -> float:
+def validation_map(
+    audio_embedding: np.ndarray,
+    visual_embedding: np.ndarray,
+    labels: np.ndarray,
+    kind: str = "cosine",
+) -> float:
     """(MAP a→v + MAP v→a) / 2 on the validation pairs, by cosine or by Hamming ranking."""
     if kind == "hamming":
         scores = hamming_similarity(audio_embedding, visual_embedding)
@@ -193,7 +221,8 @@ def validation_map(audio_embedding: np.ndarray, visual_embedding: np.ndarray, la
         scores = cosine_similarity(audio_embedding, visual_embedding)
     labels = np.asarray(labels)
     return 0.5 * (
-        _mean_average_precision(scores, labels, labels, 0) + _mean_average_precision(scores.T, labels, labels, 0)
+        _mean_average_precision(scores, labels, labels, 0)
+        + _mean_average_precision(scores.T, labels, labels, 0)
     )
 
 
@@ -209,7 +238,9 @@ class BestEpoch:
     def update(self, epoch: int, score: float) -> bool:
         if score > self.best_score:
             self.best_score, self.best_epoch = score, epoch
-            self._state = {name: copy.deepcopy(net.state_dict()) for name, net in self.networks.items()}
+            self._state = {
+                name: copy.deepcopy(net.state_dict()) for name, net in self.networks.items()
+            }
             return True
         return False
 
@@ -232,7 +263,9 @@ def count_parameters(*networks: nn.Module) -> int:
 # ---------------------------------------------------------------------------------------------
 # ACMR's own losses
 # ---------------------------------------------------------------------------------------------
-def hardest_other_class(features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def hardest_other_class(
+    features: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For every row, the index of the most cosine-similar row of another class (ACMR demo's
     negative mining on the input features) and whether such a row exists."""
     normalised = F.normalize(features, dim=1)
@@ -258,7 +291,9 @@ def acmr_triplet_loss(
     positive = 0.5 * ((visual_embedding - audio_embedding) ** 2).sum()
     visual_negative = 0.5 * ((visual_embedding - audio_embedding[negative_for_visual]) ** 2).sum()
     audio_negative = 0.5 * ((audio_embedding - visual_embedding[negative_for_audio]) ** 2).sum()
-    return F.relu(margin + alpha * positive - visual_negative) + F.relu(margin + alpha * positive - audio_negative)
+    return F.relu(margin + alpha * positive - visual_negative) + F.relu(
+        margin + alpha * positive - audio_negative
+    )
 
 
 @register("acmr")
@@ -298,8 +333,12 @@ class ACMR(RetrievalMethod):
         generator = seed_everything(self.random_state)
         self.device_ = pick_device(self.device)
         self.classes_, codes = encode_labels(labels)
-        fit_index, validation_index = carve_validation(codes, self.validation_fraction, self.random_state)
-        self.audio_scaler_, self.visual_scaler_ = fit_scalers(audio[fit_index], visual[fit_index], self.standardize)
+        fit_index, validation_index = carve_validation(
+            codes, self.validation_fraction, self.random_state
+        )
+        self.audio_scaler_, self.visual_scaler_ = fit_scalers(
+            audio[fit_index], visual[fit_index], self.standardize
+        )
 
         self.audio_net_ = audio_projector(audio.shape[1], self.embedding_dim).to(self.device_)
         self.visual_net_ = visual_projector(visual.shape[1], self.embedding_dim).to(self.device_)
@@ -312,7 +351,9 @@ class ACMR(RetrievalMethod):
         ]
         betas = (self.beta1, 0.999)
         optimizer_embedding = torch.optim.Adam(embedding_params, lr=self.lr_embedding, betas=betas)
-        optimizer_domain = torch.optim.Adam(self.modality_classifier_.parameters(), lr=self.lr_domain, betas=betas)
+        optimizer_domain = torch.optim.Adam(
+            self.modality_classifier_.parameters(), lr=self.lr_domain, betas=betas
+        )
 
         audio_t = to_tensor(self.audio_scaler_.transform(audio[fit_index]), self.device_)
         visual_t = to_tensor(self.visual_scaler_.transform(visual[fit_index]), self.device_)
@@ -333,9 +374,13 @@ class ACMR(RetrievalMethod):
                 e_a, e_v = self.audio_net_(a), self.visual_net_(v)
                 negative_for_visual, has_v = hardest_other_class(v, y)
                 negative_for_audio, has_a = hardest_other_class(a, y)
-                label_loss = F.cross_entropy(self.label_classifier_(e_v), y) + F.cross_entropy(self.label_classifier_(e_a), y)
+                label_loss = F.cross_entropy(self.label_classifier_(e_v), y) + F.cross_entropy(
+                    self.label_classifier_(e_a), y
+                )
                 if bool(has_v.all()) and bool(has_a.all()):
-                    triplet = acmr_triplet_loss(e_a, e_v, negative_for_visual, negative_for_audio, self.margin, self.alpha)
+                    triplet = acmr_triplet_loss(
+                        e_a, e_v, negative_for_visual, negative_for_audio, self.margin, self.alpha
+                    )
                 else:  # a single-class batch has no negatives
                     triplet = torch.zeros((), device=self.device_)
                 embedding_loss = self.label_weight * label_loss + triplet
@@ -345,9 +390,14 @@ class ACMR(RetrievalMethod):
                 (embedding_loss + domain_loss).backward()
                 optimizer_embedding.step()
                 optimizer_domain.step()
-                sums += [float(embedding_loss + domain_loss), float(label_loss), float(triplet), float(domain_loss)]
+                sums += [
+                    (embedding_loss + domain_loss).item(),
+                    label_loss.item(),
+                    triplet.item(),
+                    domain_loss.item(),
+                ]
                 n_batches += 1
-            means = sums / max(n_batches, 1)
+            means = [float(x) for x in sums / max(n_batches, 1)]
             record = {
                 "epoch": epoch + 1,
                 "loss": means[0],
@@ -371,7 +421,9 @@ class ACMR(RetrievalMethod):
         return self
 
     def _embed(self, net: nn.Module, scaler: Standardizer, x: np.ndarray) -> np.ndarray:
-        return predict_in_batches(net, scaler.transform(np.asarray(x, dtype=np.float64)), self.device_)
+        return predict_in_batches(
+            net, scaler.transform(np.asarray(x, dtype=np.float64)), self.device_
+        )
 
     def embed_audio(self, audio: np.ndarray) -> np.ndarray:
         self._check_fitted("audio_net_")
@@ -383,7 +435,9 @@ class ACMR(RetrievalMethod):
 
     def n_parameters(self) -> int:
         self._check_fitted("audio_net_")
-        return count_parameters(self.audio_net_, self.visual_net_, self.label_classifier_, self.modality_classifier_)
+        return count_parameters(
+            self.audio_net_, self.visual_net_, self.label_classifier_, self.modality_classifier_
+        )
 
 
 class IdentityScaler(Standardizer):
@@ -393,8 +447,9 @@ class IdentityScaler(Standardizer):
         return self
 
 
-def fit_scalers(audio: np.ndarray, visual: np.ndarray, standardize: bool) -> tuple[Standardizer, Standardizer]:
+def fit_scalers(
+    audio: np.ndarray, visual: np.ndarray, standardize: bool
+) -> tuple[Standardizer, Standardizer]:
     """z-scoring with the fit split's statistics, or the identity when ``standardize`` is off."""
     cls = Standardizer if standardize else IdentityScaler
     return cls().fit(audio), cls().fit(visual)
-

@@ -1,0 +1,428 @@
+"""`agah`: Adversary Guided Asymmetric Hashing (Gu, Gu, Gu, Li, Xiong, Wang; ICMR 2019).
+
+Follows the official code (``WendellGul/AGAH``, ``main.py``; defaults from its README) with the
+image CNN replaced by an MLP, as METHODS.md prescribes:
+
+- **Feature nets** (ReLU hidden, linear 512-D output f): visual 1024 → 8192 → 4096 → 512 (CNN-F
+  → MLP); audio 128 → 4096 → 512 (the shape of AGAH's text branch, whose multi-scale BoW front end
+  has no audio analogue).
+- **Heads** per modality: hash head h = tanh(W f + b) with L = 64 bits; label head σ(W f + b).
+- **Cross-modal WGAN-GP** (Gulrajani et al. 2017): two critics on the 512-D features
+  (512 → 512 → 256 → 1, ReLU; our reading of the official 1×1-convolution stack); the audio-space
+  critic takes audio features as real and visual ones as fake and vice versa, gradient penalty 10,
+  with per-element interpolation weights as in the code. Each minibatch: one step per critic, then
+  one step of the hashing networks.
+- **Hashing loss** (paper Sec. 3, official ``err``):
+
+      L = T(h_v → h_a) + T(h_a → h_v) + α·Σ σ(−cos(|h|, 1)) + β·BCE(label heads, y)
+          + γ·Σ‖h Mᵀ − L(2y − 1)‖² + η·Σ‖h − sign h‖² + μ·(−C_a(f_v) − C_v(f_a)),
+
+  T = the batch-all triplet loss on cosine distance 1 − cos (anchor one modality, positive /
+  negative the other modality with the same / another label, margin 0.3, summed); M ∈ {±1}^{C×L}
+  the *code map* (class code words), refreshed after every epoch by the official discrete cyclic
+  coordinate update from the sign codes seen so far; official weights α = 1, β = 0 (the README's
+  default switches the label loss off), γ = 0.001, η = 1, μ = 1.
+- **Optimisation**: Adamax; the visual feature net (the official ``img_module``) lr 1e-4, all other
+  hashing parameters lr 1e-3 (the official lr × 10), weight decay 5e-4; critics Adamax lr 1e-3,
+  betas (0.5, 0.9), weight decay 1e-4; batch 128.
+- **Retrieval**: codes sign(h) ∈ {±1}^L ranked by Hamming distance; ``output="real"`` ranks by
+  cosine on the tanh outputs h instead (``real_similarity`` gives that score for a fitted model).
+
+Simplifications: AGAH's label-attention module (masks from the feature map) is left out — METHODS.md
+lists the components above, and with the official β = 0 the label heads carry no gradient. Model
+selection: the epoch with the best validation MAP (Hamming) on pairs carved from the training set
+(the official code validates on its query/database split).
+
+Budget: the 8192 × 4096 layer makes one training pair cost ≈ 0.28 GFLOP (forward + backward), a
+full pass over 22,482 pairs ≈ 6 TFLOP — minutes on two CPU cores. The defaults therefore train
+``epochs`` = 2 "epochs" of ``batches_per_epoch`` = 12 random minibatches (3,072 pairs seen; the
+official run is 300 full epochs; 37–40 CPU-seconds on the VEGAS-scale synthetic benchmark,
+``benchmarks/bench_adversarial.py``). Set ``batches_per_epoch=None`` for full passes on a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+from torch import autograd, nn
+from torch.nn import functional as F
+
+from avcmr.methods.acmr import (
+    BestEpoch,
+    carve_validation,
+    count_parameters,
+    encode_labels,
+    fit_scalers,
+    validation_map,
+)
+from avcmr.methods.base import RetrievalMethod, check_training_data, cosine_similarity
+from avcmr.methods.registry import register
+from avcmr.methods.torch_utils import (
+    mlp,
+    pick_device,
+    predict_in_batches,
+    seed_everything,
+    to_tensor,
+)
+
+log = logging.getLogger(__name__)
+
+
+def cosine_distance(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − cos between every source and target row, clamped at 0."""
+    return (1.0 - F.normalize(source, dim=1) @ F.normalize(target, dim=1).T).clamp(min=0.0)
+
+
+def triplet_all_cosine(
+    anchor: torch.Tensor,
+    anchor_labels: torch.Tensor,
+    target: torch.Tensor,
+    target_labels: torch.Tensor,
+    margin: float,
+) -> torch.Tensor:
+    """Batch-all triplet loss, summed: Σ_{i,j,k} max(0, d(a_i, t_j) − d(a_i, t_k) + m) over
+    label(t_j) = label(a_i) ≠ label(t_k); d = cosine distance; labels are one-hot (or multi-hot)."""
+    distance = cosine_distance(anchor, target)
+    similar = (anchor_labels @ target_labels.T > 0).float()
+    mask = similar[:, :, None] * (1.0 - similar[:, None, :])
+    return (mask * (distance[:, :, None] - distance[:, None, :] + margin)).clamp(min=0.0).sum()
+
+
+def bit_balance_loss(codes: torch.Tensor) -> torch.Tensor:
+    """Σ_i 1 / (1 + e^{cos(|h_i|, 1)}) (official ``loss3``)."""
+    theta = F.cosine_similarity(codes.abs(), torch.ones_like(codes), dim=1)
+    return torch.sigmoid(-theta).sum()
+
+
+def code_map_loss(
+    codes: torch.Tensor, code_map: torch.Tensor, onehot: torch.Tensor
+) -> torch.Tensor:
+    """Σ ‖h Mᵀ − L (2y − 1)‖²: inner products with the class code words should be ±L."""
+    return ((codes @ code_map.T - codes.shape[1] * (2.0 * onehot - 1.0)) ** 2).sum()
+
+
+def quantization_loss(codes: torch.Tensor) -> torch.Tensor:
+    return ((codes - torch.sign(codes)) ** 2).sum()
+
+
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """WGAN-GP: mean (‖∇ C(x̂)‖ − 1)² at per-element random interpolates x̂ of real and fake."""
+    alpha = torch.rand(real.shape, generator=generator).to(real.device)
+    interpolates = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
+    gradients = autograd.grad(critic(interpolates).sum(), interpolates, create_graph=True)[0]
+    return ((gradients.norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def update_code_map(
+    audio_codes: torch.Tensor,
+    visual_codes: torch.Tensor,
+    code_map: torch.Tensor,
+    onehot: torch.Tensor,
+) -> torch.Tensor:
+    """AGAH's discrete cyclic coordinate update of the class code words M (C × L), bit by bit:
+    M[:, k] = sign(Q[:, k] − 2 M_{¬k} (U_{¬k}ᵀ u_k + V_{¬k}ᵀ v_k + M_{¬k}ᵀ m_k)),
+    Q = 2L (Yᵀ(U + V) + S M), S = 2I − 1, U, V the sign codes (official ``update_code_map``)."""
+    code_map = code_map.clone()
+    u, v = torch.sign(visual_codes), torch.sign(audio_codes)
+    n_classes, n_bits = code_map.shape
+    s = 2.0 * torch.eye(n_classes, dtype=code_map.dtype, device=code_map.device) - 1.0
+    q = 2.0 * n_bits * (onehot.T @ (u + v) + s @ code_map)
+    gram = u.T @ u + v.T @ v
+    for k in range(n_bits):
+        others = torch.arange(n_bits, device=code_map.device) != k
+        m_others = code_map[:, others]
+        correction = m_others @ gram[others, k] + m_others @ (m_others.T @ code_map[:, k])
+        code_map[:, k] = torch.sign(q[:, k] - 2.0 * correction)
+    return code_map
+
+
+class AGAHNetwork(nn.Module):
+    def __init__(
+        self,
+        audio_dim: int,
+        visual_dim: int,
+        visual_hidden,
+        audio_hidden,
+        feature_dim: int,
+        n_bits: int,
+        n_classes: int,
+    ):
+        super().__init__()
+        self.visual_features = mlp([visual_dim, *visual_hidden, feature_dim], "relu")
+        self.audio_features = mlp([audio_dim, *audio_hidden, feature_dim], "relu")
+        self.visual_hash = nn.Sequential(nn.Linear(feature_dim, n_bits), nn.Tanh())
+        self.audio_hash = nn.Sequential(nn.Linear(feature_dim, n_bits), nn.Tanh())
+        self.visual_label = nn.Sequential(nn.Linear(feature_dim, n_classes), nn.Sigmoid())
+        self.audio_label = nn.Sequential(nn.Linear(feature_dim, n_classes), nn.Sigmoid())
+        # Critic of the audio feature space (audio real, visual fake) and of the visual one.
+        self.audio_critic = mlp([feature_dim, feature_dim, 256, 1], "relu")
+        self.visual_critic = mlp([feature_dim, feature_dim, 256, 1], "relu")
+        self.visual_encoder = nn.Sequential(self.visual_features, self.visual_hash)
+        self.audio_encoder = nn.Sequential(self.audio_features, self.audio_hash)
+
+
+def _binarize(real_codes: np.ndarray) -> np.ndarray:
+    # sign(h), with the measure-zero h = 0 sent to +1 so that codes are strictly ±1.
+    return np.where(np.asarray(real_codes) >= 0.0, 1.0, -1.0)
+
+
+@register("agah")
+class AGAH(RetrievalMethod):
+    def __init__(
+        self,
+        n_bits: int = 64,
+        feature_dim: int = 512,
+        visual_hidden: tuple[int, ...] = (8192, 4096),
+        audio_hidden: tuple[int, ...] = (4096,),
+        margin: float = 0.3,
+        alpha: float = 1.0,
+        beta: float = 0.0,
+        gamma: float = 0.001,
+        eta: float = 1.0,
+        mu: float = 1.0,
+        gradient_penalty_weight: float = 10.0,
+        lr: float = 1e-4,
+        lr_multiplier: float = 10.0,
+        weight_decay: float = 5e-4,
+        critic_lr: float = 1e-3,
+        critic_betas: tuple[float, float] = (0.5, 0.9),
+        critic_weight_decay: float = 1e-4,
+        batch_size: int = 128,
+        epochs: int = 2,
+        batches_per_epoch: int | None = 12,
+        output: str = "codes",
+        validation_fraction: float = 0.1,
+        standardize: bool = True,
+        device: str = "auto",
+        random_state: int | None = 0,
+    ):
+        super().__init__(random_state=random_state)
+        self.n_bits = n_bits
+        self.feature_dim = feature_dim
+        self.visual_hidden = visual_hidden
+        self.audio_hidden = audio_hidden
+        self.margin = margin
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.eta = eta
+        self.mu = mu
+        self.gradient_penalty_weight = gradient_penalty_weight
+        self.lr = lr
+        self.lr_multiplier = lr_multiplier
+        self.weight_decay = weight_decay
+        self.critic_lr = critic_lr
+        self.critic_betas = critic_betas
+        self.critic_weight_decay = critic_weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.batches_per_epoch = batches_per_epoch
+        self.output = output
+        self.validation_fraction = validation_fraction
+        self.standardize = standardize
+        self.device = device
+
+    @property
+    def similarity_kind(self) -> str:
+        """Hamming ranking of the ±1 codes (default), cosine for ``output="real"``."""
+        return "cosine" if self.output == "real" else "hamming"
+
+    def fit(self, audio, visual, labels) -> AGAH:
+        if self.output not in ("codes", "real"):
+            raise ValueError(f"output must be 'codes' or 'real', got {self.output!r}")
+        audio, visual, labels = check_training_data(audio, visual, labels)
+        generator = seed_everything(self.random_state)
+        self.device_ = pick_device(self.device)
+        self.classes_, codes = encode_labels(labels)
+        n_classes = len(self.classes_)
+        fit_index, validation_index = carve_validation(
+            codes, self.validation_fraction, self.random_state
+        )
+        self.audio_scaler_, self.visual_scaler_ = fit_scalers(
+            audio[fit_index], visual[fit_index], self.standardize
+        )
+        net = AGAHNetwork(
+            audio.shape[1],
+            visual.shape[1],
+            self.visual_hidden,
+            self.audio_hidden,
+            self.feature_dim,
+            self.n_bits,
+            n_classes,
+        ).to(self.device_)
+        self.network_ = net
+        fast = self.lr * self.lr_multiplier
+        optimizer = torch.optim.Adamax(
+            [
+                {"params": net.visual_features.parameters(), "lr": self.lr},
+                {"params": net.audio_features.parameters()},
+                {"params": [*net.visual_hash.parameters(), *net.audio_hash.parameters()]},
+                {"params": [*net.visual_label.parameters(), *net.audio_label.parameters()]},
+            ],
+            lr=fast,
+            weight_decay=self.weight_decay,
+        )
+        critic_options = {
+            "lr": self.critic_lr,
+            "betas": tuple(self.critic_betas),
+            "weight_decay": self.critic_weight_decay,
+        }
+        optimizer_audio_critic = torch.optim.Adamax(net.audio_critic.parameters(), **critic_options)
+        optimizer_visual_critic = torch.optim.Adamax(
+            net.visual_critic.parameters(), **critic_options
+        )
+
+        n_fit = len(fit_index)
+        audio_t = to_tensor(self.audio_scaler_.transform(audio[fit_index]), self.device_)
+        visual_t = to_tensor(self.visual_scaler_.transform(visual[fit_index]), self.device_)
+        onehot_t = F.one_hot(torch.as_tensor(codes[fit_index]), n_classes).float().to(self.device_)
+        visual_codes = torch.zeros(n_fit, self.n_bits, device=self.device_)
+        audio_codes = torch.zeros(n_fit, self.n_bits, device=self.device_)
+        seen = torch.zeros(n_fit, dtype=torch.bool, device=self.device_)
+        code_map = torch.sign(torch.randn(n_classes, self.n_bits, generator=generator)).to(
+            self.device_
+        )
+
+        tracker = BestEpoch({"network": net})
+        best_code_map = code_map
+        self.history_ = []
+        for epoch in range(self.epochs):
+            started = time.perf_counter()
+            net.train()
+            order = torch.randperm(n_fit, generator=generator)
+            batches = [order[i : i + self.batch_size] for i in range(0, n_fit, self.batch_size)]
+            if len(batches) > 1 and len(batches[-1]) < 2:
+                batches = batches[:-1]
+            if self.batches_per_epoch is not None:
+                batches = batches[: self.batches_per_epoch]
+            sums = np.zeros(8)
+            for batch in batches:
+                batch = batch.to(self.device_)
+                a, v, y = audio_t[batch], visual_t[batch], onehot_t[batch]
+                f_v, f_a = net.visual_features(v), net.audio_features(a)
+                h_v, h_a = net.visual_hash(f_v), net.audio_hash(f_a)
+                visual_codes[batch], audio_codes[batch], seen[batch] = (
+                    h_v.detach(),
+                    h_a.detach(),
+                    True,
+                )
+
+                critic_losses = []
+                for critic, optimizer_critic, real, fake in (
+                    (net.audio_critic, optimizer_audio_critic, f_a.detach(), f_v.detach()),
+                    (net.visual_critic, optimizer_visual_critic, f_v.detach(), f_a.detach()),
+                ):
+                    wasserstein = -critic(real).mean() + critic(fake).mean()
+                    penalty = gradient_penalty(critic, real, fake, generator)
+                    optimizer_critic.zero_grad()
+                    (wasserstein + self.gradient_penalty_weight * penalty).backward()
+                    optimizer_critic.step()
+                    critic_losses.append(wasserstein.item())
+
+                adversarial = -net.audio_critic(f_v).mean() - net.visual_critic(f_a).mean()
+                triplet = triplet_all_cosine(h_v, y, h_a, y, self.margin) + triplet_all_cosine(
+                    h_a, y, h_v, y, self.margin
+                )
+                balance = bit_balance_loss(h_v) + bit_balance_loss(h_a)
+                label = F.binary_cross_entropy(
+                    net.visual_label(f_v), y, reduction="sum"
+                ) + F.binary_cross_entropy(net.audio_label(f_a), y, reduction="sum")
+                mapping = code_map_loss(h_v, code_map, y) + code_map_loss(h_a, code_map, y)
+                quantization = quantization_loss(h_v) + quantization_loss(h_a)
+                loss = (
+                    triplet
+                    + self.alpha * balance
+                    + self.beta * label
+                    + self.gamma * mapping
+                    + self.eta * quantization
+                    + self.mu * adversarial
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                sums += [
+                    loss.item(),
+                    triplet.item(),
+                    balance.item(),
+                    label.item(),
+                    mapping.item(),
+                    quantization.item(),
+                    adversarial.item(),
+                    float(np.mean(critic_losses)),
+                ]
+            with torch.no_grad():
+                code_map = update_code_map(
+                    audio_codes[seen], visual_codes[seen], code_map, onehot_t[seen]
+                )
+            means = [float(x) for x in sums / max(len(batches), 1)]
+            record = dict(
+                zip(
+                    (
+                        "loss",
+                        "triplet",
+                        "bit_balance",
+                        "label",
+                        "code_map",
+                        "quantization",
+                        "adversarial",
+                        "critic",
+                    ),
+                    means,
+                    strict=True,
+                )
+            )
+            record = {"epoch": epoch + 1, **record, "pairs_seen": int(seen.sum())}
+            if len(validation_index):
+                record["val_map"] = validation_map(
+                    _binarize(
+                        self._real(net.audio_encoder, self.audio_scaler_, audio[validation_index])
+                    ),
+                    _binarize(
+                        self._real(
+                            net.visual_encoder, self.visual_scaler_, visual[validation_index]
+                        )
+                    ),
+                    codes[validation_index],
+                    kind="hamming",
+                )
+                if tracker.update(epoch + 1, record["val_map"]):
+                    best_code_map = code_map.clone()
+            record["seconds"] = time.perf_counter() - started
+            self.history_.append(record)
+            log.info("agah epoch %d: %s", epoch + 1, record)
+        tracker.restore()
+        self.best_epoch_ = tracker.best_epoch if tracker.best_epoch is not None else self.epochs
+        self.code_map_ = (
+            (best_code_map if tracker.best_epoch is not None else code_map).cpu().numpy()
+        )
+        return self
+
+    def _real(self, encoder: nn.Module, scaler, x: np.ndarray) -> np.ndarray:
+        return predict_in_batches(encoder, scaler.transform(x), self.device_, batch_size=1024)
+
+    def embed_audio(self, audio: np.ndarray) -> np.ndarray:
+        self._check_fitted("network_")
+        real = self._real(self.network_.audio_encoder, self.audio_scaler_, audio)
+        return real if self.output == "real" else _binarize(real)
+
+    def embed_visual(self, visual: np.ndarray) -> np.ndarray:
+        self._check_fitted("network_")
+        real = self._real(self.network_.visual_encoder, self.visual_scaler_, visual)
+        return real if self.output == "real" else _binarize(real)
+
+    def real_similarity(self, audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
+        """Cosine on the real-valued tanh outputs, whatever ``output`` is."""
+        self._check_fitted("network_")
+        return cosine_similarity(
+            self._real(self.network_.audio_encoder, self.audio_scaler_, audio),
+            self._real(self.network_.visual_encoder, self.visual_scaler_, visual),
+        )
+
+    def n_parameters(self) -> int:
+        self._check_fitted("network_")
+        return count_parameters(self.network_)

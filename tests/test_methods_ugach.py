@@ -1,0 +1,151 @@
+"""Tests of `ugach` (Zhang, Peng, Yuan AAAI 2018): graph, losses, hashing output, fitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from easy_features_adversarial import average_map, chance_map, hamming_distance, make_easy_features
+
+from avcmr.methods.base import NotFittedError, cosine_similarity
+from avcmr.methods.ugach import (
+    UGACH,
+    SigmoidHashNet,
+    codes_from_sigmoid,
+    discriminator_hinge,
+    knn_graph,
+    l2_penalty,
+)
+
+FAST = {"hidden_dim": 256, "epochs": 2, "queries_per_epoch": 256, "device": "cpu"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_cpu_thread():
+    # Tiny networks gain nothing from a second thread, and on a shared, oversubscribed CPU
+    # OpenMP's spinning workers make them many times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def easy():
+    return make_easy_features()
+
+
+@pytest.fixture(scope="module")
+def fitted(easy):
+    return UGACH(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, easy.labels_train)
+
+
+def test_knn_graph_matches_brute_force():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 6))
+    distance = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(distance, np.inf)
+    expected = np.argsort(distance, axis=1, kind="stable")[:, :5]
+    for n_dims in (None, 6):  # PCA to the full dimension is a rotation: same neighbours
+        got = knn_graph(x, 5, n_dims, torch.device("cpu"), chunk=16)
+        np.testing.assert_array_equal(np.sort(got, axis=1), np.sort(expected, axis=1))
+
+
+def test_discriminator_hinge_and_reward_match_hand_computation():
+    query = torch.tensor([[0.0, 1.0], [1.0, 1.0]])
+    positive = torch.tensor([[[0.0, 0.5], [1.0, 1.0]], [[1.0, 0.0], [0.5, 0.5]]])
+    negative = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [1.0, 1.0]]])
+    margin = 0.25
+    expected = np.zeros((2, 2))
+    for i in range(2):
+        for s in range(2):
+            d_pos = float(((query[i] - positive[i, s]) ** 2).sum())
+            d_neg = float(((query[i] - negative[i, s]) ** 2).sum())
+            expected[i, s] = max(0.0, margin + d_pos - d_neg)
+    got = discriminator_hinge(query, positive, negative, margin)
+    np.testing.assert_allclose(got.numpy(), expected)
+    np.testing.assert_allclose(torch.sigmoid(got).numpy(), 1 / (1 + np.exp(-expected)))
+
+
+def test_nets_and_penalty_follow_the_official_code():
+    net = SigmoidHashNet(10, 7, 4)
+    out = net(torch.randn(3, 10))
+    assert out.shape == (3, 4) and bool(((out > 0) & (out < 1)).all())
+    assert float(net.hidden.weight.detach().std()) == pytest.approx(0.1, rel=0.35)
+    assert float(net.hidden.bias.detach().abs().sum()) == 0.0
+    expected = 0.5 * sum(float((p.detach() ** 2).sum()) for p in net.parameters())
+    assert l2_penalty(net).item() == pytest.approx(expected)
+    np.testing.assert_array_equal(
+        codes_from_sigmoid(np.array([[0.2, 0.5, 0.9]])), [[-1.0, 1.0, 1.0]]
+    )
+    assert UGACH().n_bits == 64 and UGACH().n_neighbors == 5
+
+
+def test_codes_are_pm1_and_similarity_is_negative_hamming(fitted, easy):
+    codes_a, codes_v = fitted.embed_audio(easy.audio_test), fitted.embed_visual(easy.visual_test)
+    assert codes_a.shape == (100, 64) and set(np.unique(codes_a)) <= {-1.0, 1.0}
+    assert set(np.unique(codes_v)) <= {-1.0, 1.0}
+    assert fitted.similarity_kind == "hamming"
+    np.testing.assert_array_equal(
+        fitted.similarity(easy.audio_test, easy.visual_test), -hamming_distance(codes_a, codes_v)
+    )
+
+
+def test_real_valued_outputs_rank_by_cosine(fitted, easy):
+    real = UGACH(random_state=0, output="real", **FAST).fit(
+        easy.audio_train, easy.visual_train, easy.labels_train
+    )
+    assert real.similarity_kind == "cosine"
+    real_a, real_v = real.embed_audio(easy.audio_test), real.embed_visual(easy.visual_test)
+    assert np.abs(real_a).max() < 1.0 and len(np.unique(real_a)) > 1000
+    # Same training run as the codes model; the sign of 2σ − 1 is the code.
+    np.testing.assert_array_equal(
+        np.where(real_a >= 0, 1.0, -1.0), fitted.embed_audio(easy.audio_test)
+    )
+    np.testing.assert_allclose(
+        real.similarity(easy.audio_test, easy.visual_test), cosine_similarity(real_a, real_v)
+    )
+    np.testing.assert_allclose(
+        fitted.real_similarity(easy.audio_test, easy.visual_test), cosine_similarity(real_a, real_v)
+    )
+    assert average_map(real, easy) > chance_map(easy.labels_test) + 0.5
+
+
+def test_fit_beats_random_clearly(fitted, easy):
+    assert average_map(fitted, easy) > chance_map(easy.labels_test) + 0.5
+
+
+def test_labels_are_never_used_and_fit_is_deterministic(fitted, easy):
+    shuffled = np.random.default_rng(3).permutation(easy.labels_train)
+    other = UGACH(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, shuffled)
+    np.testing.assert_array_equal(
+        other.embed_audio(easy.audio_test), fitted.embed_audio(easy.audio_test)
+    )
+    np.testing.assert_array_equal(
+        other.embed_visual(easy.visual_test), fitted.embed_visual(easy.visual_test)
+    )
+
+
+def test_history_selection_and_size(fitted):
+    assert [h["epoch"] for h in fitted.history_] == [1, 2]
+    assert all(
+        {"loss", "d_loss", "g_loss", "mean_reward", "val_pair_mrr", "seconds"} <= set(h)
+        for h in fitted.history_
+    )
+    assert all(0.5 <= h["mean_reward"] < 1.0 for h in fitted.history_)  # σ of a hinge ≥ 0
+    assert fitted.best_epoch_ == max(fitted.history_, key=lambda h: h["val_pair_mrr"])["epoch"]
+    assert fitted.margin_ == 64 / 8
+    per_net = (128 * 256 + 256 + 256 * 64 + 64) + (1024 * 256 + 256 + 256 * 64 + 64)
+    assert fitted.n_parameters() == 2 * per_net  # generator + discriminator
+    # Manifold pairs: own pair first, then 5 graph neighbours.
+    pairs = fitted.manifold_pairs_["a2v"].numpy()
+    assert pairs.shape[1] == 6 and np.array_equal(pairs[:, 0], np.arange(len(pairs)))
+
+
+def test_use_before_fit_raises(easy):
+    with pytest.raises(NotFittedError):
+        UGACH().embed_visual(easy.visual_test)
+    with pytest.raises(NotFittedError):
+        UGACH().real_similarity(easy.audio_test, easy.visual_test)
+    with pytest.raises(ValueError):
+        UGACH(output="bits").fit(easy.audio_train, easy.visual_train, easy.labels_train)
