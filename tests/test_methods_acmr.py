@@ -16,13 +16,12 @@ from avcmr.methods.acmr import (
     ModalityClassifier,
     acmr_triplet_loss,
     audio_projector,
-    carve_validation,
     grl_strength,
     hardest_other_class,
-    validation_map,
     visual_projector,
 )
 from avcmr.methods.base import NotFittedError
+from avcmr.methods.model_selection import carve_validation, validation_map
 
 FAST = {"epochs": 6, "device": "cpu"}
 

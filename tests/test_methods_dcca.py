@@ -8,9 +8,10 @@ import torch
 from easy_features import average_map, make_easy_features
 
 from avcmr.methods import NotFittedError, method_class
-from avcmr.methods.dcca import DeepCCA, l2_penalty, stratified_validation_split, torch_threads
+from avcmr.methods.dcca import DeepCCA, l2_penalty
 from avcmr.methods.losses import canonical_correlations
-from avcmr.methods.torch_utils import mlp, to_tensor
+from avcmr.methods.model_selection import stratified_validation_split
+from avcmr.methods.torch_utils import mlp, to_tensor, torch_threads
 
 # A narrower tower than the paper's 3 × 1024 keeps the test fast; the default is checked below.
 TEST_PARAMS = {"hidden_sizes": (256, 256, 256), "epochs": 25, "batch_size": 180, "device": "cpu", "n_threads": 1}

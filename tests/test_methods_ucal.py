@@ -8,8 +8,8 @@ import torch
 from easy_features_adversarial import average_map, chance_map, make_easy_features
 
 from avcmr.methods import acmr
-from avcmr.methods.acmr import validation_map
 from avcmr.methods.base import NotFittedError
+from avcmr.methods.model_selection import validation_map
 from avcmr.methods.ucal import UCAL
 
 FAST = {"epochs": 8, "batch_size": 180, "device": "cpu"}

@@ -36,4 +36,6 @@ def start_job(snakemake) -> None:
     oversubscribe the cores (that made BLAS 10–20× slower on a busy 2-core machine)."""
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(snakemake.threads))
+    # Spinning OpenMP workers slowed small torch networks 5–10× when jobs share cores.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     log_to_file(snakemake.log[0])

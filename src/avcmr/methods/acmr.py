@@ -34,30 +34,30 @@ Budget: one epoch over 22,482 VEGAS pairs is ≈ 5 CPU-seconds (350 small Adam s
 10 epochs (demo: 50) measured 46–62 CPU-seconds on the VEGAS-scale synthetic benchmark
 (``benchmarks/bench_adversarial.py``), where validation MAP was still rising at epoch 10.
 
-This module also holds what the other adversarial baselines share: the tanh projectors, the
-gradient-reversal layer and modality classifier (``ucal``), and the validation-split / model
-selection helpers (``dscmr``, ``ucal``, ``ugach``, ``agah``).
+This module also holds the ACMR pieces that ``ucal`` reuses: the tanh projectors, the
+gradient-reversal layer and the modality classifier. The validation-split / model-selection
+helpers shared by the neural baselines live in ``model_selection``.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
-from avcmr.methods.base import (
-    RetrievalMethod,
-    check_training_data,
-    cosine_similarity,
-    hamming_similarity,
+from avcmr.methods.base import RetrievalMethod, check_training_data
+from avcmr.methods.model_selection import (
+    BestEpoch,
+    count_parameters,
+    encode_labels,
+    split_and_scale,
+    validation_map,
 )
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
@@ -153,114 +153,6 @@ def modality_loss(
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared model-selection helpers (validation split carved from the training pairs)
-# ---------------------------------------------------------------------------------------------
-MAX_VALIDATION_PAIRS = 1000
-
-
-def carve_validation(
-    labels: np.ndarray,
-    fraction: float,
-    random_state: int | None,
-    max_pairs: int = MAX_VALIDATION_PAIRS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (fit, validation) of a stratified split of the *training* pairs.
-
-    The validation set holds ``fraction`` of the pairs, at most ``max_pairs`` (1,000 pairs rank a
-    model reliably; more would only cost training data and an N² ranking per epoch). ``fraction``
-    0 gives no validation set. Stratification falls back to a plain random split when a class has
-    fewer than two pairs or the validation set is smaller than the number of classes.
-    """
-    n_items = len(labels)
-    if fraction <= 0:
-        return np.arange(n_items), np.zeros(0, dtype=np.int64)
-    if not 0 < fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}")
-    n_validation = min(int(round(fraction * n_items)), max_pairs)
-    if n_validation < 2 or n_items - n_validation < 2:
-        return np.arange(n_items), np.zeros(0, dtype=np.int64)
-    _, counts = np.unique(labels, return_counts=True)
-    stratify = (
-        labels
-        if counts.min() >= 2 and len(counts) <= min(n_validation, n_items - n_validation)
-        else None
-    )
-    seed = 0 if random_state is None else int(random_state)
-    fit_index, validation_index = train_test_split(
-        np.arange(n_items), test_size=n_validation, stratify=stratify, random_state=seed
-    )
-    return np.sort(fit_index), np.sort(validation_index)
-
-
-def _mean_average_precision(
-    scores: np.ndarray, query_labels: np.ndarray, candidate_labels: np.ndarray, tie_seed: int
-) -> float:
-    # Same convention as avcmr.evaluation.metrics (which this layer may not import): full list,
-    # ties broken by a seeded random permutation of the candidates then a stable sort.
-    shuffle = np.random.default_rng(tie_seed).permutation(scores.shape[1])
-    ranking = shuffle[np.argsort(-scores[:, shuffle], axis=1, kind="stable")]
-    hits = candidate_labels[ranking] == query_labels[:, None]
-    precision_at_hits = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1) * hits
-    n_relevant = hits.sum(axis=1)
-    ap = np.divide(
-        precision_at_hits.sum(axis=1), n_relevant, out=np.zeros(len(hits)), where=n_relevant > 0
-    )
-    return float(ap.mean())
-
-
-def validation_map(
-    audio_embedding: np.ndarray,
-    visual_embedding: np.ndarray,
-    labels: np.ndarray,
-    kind: str = "cosine",
-) -> float:
-    """(MAP a→v + MAP v→a) / 2 on the validation pairs, by cosine or by Hamming ranking."""
-    if kind == "hamming":
-        scores = hamming_similarity(audio_embedding, visual_embedding)
-    else:
-        scores = cosine_similarity(audio_embedding, visual_embedding)
-    labels = np.asarray(labels)
-    return 0.5 * (
-        _mean_average_precision(scores, labels, labels, 0)
-        + _mean_average_precision(scores.T, labels, labels, 0)
-    )
-
-
-class BestEpoch:
-    """Keeps a copy of the networks' weights at the epoch with the best validation score."""
-
-    def __init__(self, networks: Mapping[str, nn.Module]):
-        self.networks = dict(networks)
-        self.best_score = -math.inf
-        self.best_epoch: int | None = None
-        self._state: dict[str, dict] | None = None
-
-    def update(self, epoch: int, score: float) -> bool:
-        if score > self.best_score:
-            self.best_score, self.best_epoch = score, epoch
-            self._state = {
-                name: copy.deepcopy(net.state_dict()) for name, net in self.networks.items()
-            }
-            return True
-        return False
-
-    def restore(self) -> None:
-        if self._state is not None:
-            for name, net in self.networks.items():
-                net.load_state_dict(self._state[name])
-
-
-def encode_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(classes, integer codes 0…C−1) of arbitrary label values."""
-    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
-    return classes, codes.astype(np.int64)
-
-
-def count_parameters(*networks: nn.Module) -> int:
-    return int(sum(p.numel() for net in networks for p in net.parameters()))
-
-
-# ---------------------------------------------------------------------------------------------
 # ACMR's own losses
 # ---------------------------------------------------------------------------------------------
 def hardest_other_class(
@@ -333,11 +225,8 @@ class ACMR(RetrievalMethod):
         generator = seed_everything(self.random_state)
         self.device_ = pick_device(self.device)
         self.classes_, codes = encode_labels(labels)
-        fit_index, validation_index = carve_validation(
-            codes, self.validation_fraction, self.random_state
-        )
-        self.audio_scaler_, self.visual_scaler_ = fit_scalers(
-            audio[fit_index], visual[fit_index], self.standardize
+        fit_index, validation_index, self.audio_scaler_, self.visual_scaler_ = split_and_scale(
+            audio, visual, codes, self.validation_fraction, self.random_state, self.standardize
         )
 
         self.audio_net_ = audio_projector(audio.shape[1], self.embedding_dim).to(self.device_)
@@ -416,8 +305,7 @@ class ACMR(RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("acmr epoch %d: %s", epoch + 1, record)
-        tracker.restore()
-        self.best_epoch_ = tracker.best_epoch if tracker.best_epoch is not None else self.epochs
+        self.best_epoch_ = tracker.finish(self.epochs)
         return self
 
     def _embed(self, net: nn.Module, scaler: Standardizer, x: np.ndarray) -> np.ndarray:
@@ -438,18 +326,3 @@ class ACMR(RetrievalMethod):
         return count_parameters(
             self.audio_net_, self.visual_net_, self.label_classifier_, self.modality_classifier_
         )
-
-
-class IdentityScaler(Standardizer):
-    def fit(self, x: np.ndarray) -> IdentityScaler:
-        self.mean_ = np.zeros(x.shape[1])
-        self.scale_ = np.ones(x.shape[1])
-        return self
-
-
-def fit_scalers(
-    audio: np.ndarray, visual: np.ndarray, standardize: bool
-) -> tuple[Standardizer, Standardizer]:
-    """z-scoring with the fit split's statistics, or the identity when ``standardize`` is off."""
-    cls = Standardizer if standardize else IdentityScaler
-    return cls().fit(audio), cls().fit(visual)

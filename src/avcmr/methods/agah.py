@@ -50,15 +50,14 @@ import torch
 from torch import autograd, nn
 from torch.nn import functional as F
 
-from avcmr.methods.acmr import (
+from avcmr.methods.base import RetrievalMethod, check_training_data, cosine_similarity
+from avcmr.methods.model_selection import (
     BestEpoch,
-    carve_validation,
     count_parameters,
     encode_labels,
-    fit_scalers,
+    split_and_scale,
     validation_map,
 )
-from avcmr.methods.base import RetrievalMethod, check_training_data, cosine_similarity
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     mlp,
@@ -240,11 +239,8 @@ class AGAH(RetrievalMethod):
         self.device_ = pick_device(self.device)
         self.classes_, codes = encode_labels(labels)
         n_classes = len(self.classes_)
-        fit_index, validation_index = carve_validation(
-            codes, self.validation_fraction, self.random_state
-        )
-        self.audio_scaler_, self.visual_scaler_ = fit_scalers(
-            audio[fit_index], visual[fit_index], self.standardize
+        fit_index, validation_index, self.audio_scaler_, self.visual_scaler_ = split_and_scale(
+            audio, visual, codes, self.validation_fraction, self.random_state, self.standardize
         )
         net = AGAHNetwork(
             audio.shape[1],
@@ -395,8 +391,7 @@ class AGAH(RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("agah epoch %d: %s", epoch + 1, record)
-        tracker.restore()
-        self.best_epoch_ = tracker.best_epoch if tracker.best_epoch is not None else self.epochs
+        self.best_epoch_ = tracker.finish(self.epochs)
         self.code_map_ = (
             (best_code_map if tracker.best_epoch is not None else code_map).cpu().numpy()
         )

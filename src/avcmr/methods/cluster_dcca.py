@@ -34,10 +34,9 @@ from torch import nn
 
 from avcmr.methods.base import RetrievalMethod, check_training_data
 from avcmr.methods.cluster_cca import cluster_covariances, fit_cluster_cca, one_hot
-from avcmr.methods.dcca import (
+from avcmr.methods.model_selection import (
     count_parameters,
     stratified_validation_split,
-    torch_threads,
     train_towers,
 )
 from avcmr.methods.registry import register
@@ -47,6 +46,7 @@ from avcmr.methods.torch_utils import (
     predict_in_batches,
     seed_everything,
     to_tensor,
+    torch_threads,
 )
 
 

@@ -25,16 +25,13 @@ Choices and simplifications:
   and the project must train all its models in minutes. Set ``epochs: 100`` in the config on a GPU
   for the paper's schedule.
 
-This module also holds the small training helpers (`stratified_validation_split`, `l2_penalty`,
-`train_towers`, `torch_threads`) that `c_dcca` and `tnn_c_cca` share.
+The training helpers that `c_dcca` and `tnn_c_cca` share with it (`stratified_validation_split`,
+`train_towers`, `count_parameters`; `torch_threads`) live in ``model_selection`` and ``torch_utils``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +40,11 @@ from torch import nn
 from avcmr.methods.base import RetrievalMethod, check_training_data
 from avcmr.methods.linear_cca import LinearCCA
 from avcmr.methods.losses import canonical_correlations, dcca_loss
+from avcmr.methods.model_selection import (
+    count_parameters,
+    stratified_validation_split,
+    train_towers,
+)
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     Standardizer,
@@ -52,120 +54,14 @@ from avcmr.methods.torch_utils import (
     predict_in_batches,
     seed_everything,
     to_tensor,
+    torch_threads,
 )
-
-log = logging.getLogger(__name__)
-
-
-def stratified_validation_split(labels: np.ndarray, fraction: float, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices): ``fraction`` of every class, seeded; no validation if 0."""
-    labels = np.asarray(labels)
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation_fraction must lie in [0, 1), got {fraction}")
-    all_indices = np.arange(len(labels))
-    if fraction == 0.0:
-        return all_indices, all_indices[:0]
-    rng = np.random.default_rng(seed)
-    validation = []
-    for value in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == value))
-        validation.append(members[: int(round(fraction * len(members)))])
-    validation = np.sort(np.concatenate(validation))
-    return np.setdiff1d(all_indices, validation), validation
 
 
 def l2_penalty(modules: Iterable[nn.Module]) -> torch.Tensor:
     """Σ‖W‖² over the weight matrices of every ``nn.Linear`` (Keras ``kernel_regularizer=l2``)."""
     terms = [layer.weight.pow(2).sum() for module in modules for layer in module.modules() if isinstance(layer, nn.Linear)]
     return torch.stack(terms).sum()
-
-
-def train_towers(
-    nets: Sequence[nn.Module],
-    optimizer: torch.optim.Optimizer,
-    epoch_batches: Callable[[int], Iterable[torch.Tensor]],
-    batch_loss: Callable[[torch.Tensor], torch.Tensor],
-    validation_loss: Callable[[], float] | None,
-    epochs: int,
-    patience: int,
-    name: str,
-) -> tuple[list[dict[str, float]], int]:
-    """Minibatch training with best-epoch restore and early stopping on a validation loss.
-
-    ``epoch_batches(epoch)`` yields index tensors, ``batch_loss(indices)`` returns the scalar to
-    minimise, ``validation_loss()`` (nets in eval mode, no grad) the model-selection criterion.
-    Updates with a non-finite loss or gradient are skipped and counted (``skipped_batches``).
-    Returns (history, best epoch); the nets hold the best epoch's weights afterwards.
-    """
-    parameters = [p for net in nets for p in net.parameters() if p.requires_grad]
-    history: list[dict[str, float]] = []
-    best_loss, best_epoch, best_state = np.inf, 0, None
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        for net in nets:
-            net.train()
-        losses, n_skipped = [], 0
-        for indices in epoch_batches(epoch):
-            optimizer.zero_grad(set_to_none=True)
-            loss = batch_loss(indices)
-            loss.backward()
-            # A degenerate batch (e.g. repeated covariance eigenvalues in the eigh backward) can give
-            # non-finite gradients; skip that update rather than poison the weights.
-            if not _finite_step(loss, parameters):
-                n_skipped += 1
-                continue
-            optimizer.step()
-            losses.append(loss.item())
-        record = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"), "skipped_batches": n_skipped}
-        if validation_loss is not None:
-            for net in nets:
-                net.eval()
-            with torch.no_grad():
-                record["val_loss"] = float(validation_loss())
-        record["seconds"] = time.perf_counter() - started
-        history.append(record)
-        log.info("%s epoch %d/%d: %s", name, epoch, epochs, record)
-        criterion = record.get("val_loss", record["loss"])
-        if criterion < best_loss:
-            best_loss, best_epoch = criterion, epoch
-            best_state = [{k: v.detach().clone() for k, v in net.state_dict().items()} for net in nets]
-        elif validation_loss is not None and epoch - best_epoch >= patience:
-            log.info("%s: early stop after epoch %d (best %d)", name, epoch, best_epoch)
-            break
-    if best_state is not None:
-        for net, state in zip(nets, best_state, strict=True):
-            net.load_state_dict(state)
-    for net in nets:
-        net.eval()
-    return history, best_epoch
-
-
-def _finite_step(loss: torch.Tensor, parameters: Sequence[torch.Tensor]) -> bool:
-    gradients = [p.grad.sum() for p in parameters if p.grad is not None]
-    return bool(torch.isfinite(loss).item() and (not gradients or torch.isfinite(torch.stack(gradients).sum()).item()))
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (None: leave it alone).
-
-    Small networks (`c_dcca`, `tnn_c_cca`) run faster single-threaded: their matrices are too small
-    to amortise the thread pool, and on a shared 2-core machine a spinning second thread can make
-    every step an order of magnitude slower.
-    """
-    if n_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def count_parameters(*nets: nn.Module) -> int:
-    return sum(p.numel() for net in nets for p in net.parameters())
 
 
 @register("dcca")

@@ -35,15 +35,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from avcmr.methods.acmr import (
+from avcmr.methods.base import RetrievalMethod, check_training_data
+from avcmr.methods.model_selection import (
     BestEpoch,
-    carve_validation,
     count_parameters,
     encode_labels,
-    fit_scalers,
+    split_and_scale,
     validation_map,
 )
-from avcmr.methods.base import RetrievalMethod, check_training_data
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     minibatches,
@@ -142,11 +141,8 @@ class DSCMR(RetrievalMethod):
         generator = seed_everything(self.random_state)
         self.device_ = pick_device(self.device)
         self.classes_, codes = encode_labels(labels)
-        fit_index, validation_index = carve_validation(
-            codes, self.validation_fraction, self.random_state
-        )
-        self.audio_scaler_, self.visual_scaler_ = fit_scalers(
-            audio[fit_index], visual[fit_index], self.standardize
+        fit_index, validation_index, self.audio_scaler_, self.visual_scaler_ = split_and_scale(
+            audio, visual, codes, self.validation_fraction, self.random_state, self.standardize
         )
         self.network_ = DSCMRNetwork(
             audio.shape[1], visual.shape[1], self.hidden_dim, self.common_dim, len(self.classes_)
@@ -203,8 +199,7 @@ class DSCMR(RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("dscmr epoch %d: %s", epoch + 1, record)
-        tracker.restore()
-        self.best_epoch_ = tracker.best_epoch if tracker.best_epoch is not None else self.epochs
+        self.best_epoch_ = tracker.finish(self.epochs)
         return self
 
     def embed_audio(self, audio: np.ndarray) -> np.ndarray:

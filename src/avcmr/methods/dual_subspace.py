@@ -53,7 +53,6 @@ ill-conditioned covariance) is skipped rather than stepped on and counted in
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -62,9 +61,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from avcmr.methods.base import RetrievalMethod, check_training_data, cosine_similarity
+from avcmr.methods.base import RetrievalMethod, check_training_data
 from avcmr.methods.linear_cca import LinearCCA
 from avcmr.methods.losses import dcca_loss
+from avcmr.methods.model_selection import (
+    BestEpoch,
+    count_parameters,
+    stratified_validation_split_keep_one,
+    validation_map,
+)
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     Standardizer,
@@ -210,7 +215,9 @@ class _DualSubspaceFamily(RetrievalMethod):
         generator = seed_everything(self.random_state)
         device = pick_device(self.device)
         self.device_ = str(device)
-        fit_rows, validation_rows = self._validation_split(class_index)
+        fit_rows, validation_rows = stratified_validation_split_keep_one(
+            class_index, self.validation_fraction, self.random_state
+        )
 
         self.audio_scaler_ = Standardizer().fit(audio[fit_rows])
         self.visual_scaler_ = Standardizer().fit(visual[fit_rows])
@@ -228,7 +235,8 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.history_ = []
         self.epoch_seconds_ = []
         self.n_skipped_batches_ = 0
-        best_map, best_state, self.best_epoch_ = -np.inf, None, 0
+        tracker = BestEpoch({"networks": networks})
+        self.best_epoch_ = 0
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
             record = self._train_one_epoch(networks, optimizer, fit_audio, fit_visual, fit_onehot, generator)
@@ -237,9 +245,8 @@ class _DualSubspaceFamily(RetrievalMethod):
                 record["val_map"] = self._validation_map(
                     networks, scaled_audio, scaled_visual, class_index, reference_rows, validation_rows
                 )
-                if record["val_map"] > best_map:
-                    best_map, self.best_epoch_ = record["val_map"], epoch
-                    best_state = copy.deepcopy(networks.state_dict())
+                if tracker.update(epoch, record["val_map"]):
+                    self.best_epoch_ = epoch
             else:
                 self.best_epoch_ = epoch
             self.history_.append(record)
@@ -247,8 +254,7 @@ class _DualSubspaceFamily(RetrievalMethod):
             log.info("%s epoch %d: %s", self.name, epoch, {k: round(v, 4) for k, v in record.items()})
             if self.patience is not None and len(validation_rows) and epoch - self.best_epoch_ >= self.patience:
                 break
-        if best_state is not None:
-            networks.load_state_dict(best_state)
+        tracker.restore()
         self.networks_ = networks.eval()
 
         # The retrieval head is fitted on all training pairs with the selected weights.
@@ -256,18 +262,6 @@ class _DualSubspaceFamily(RetrievalMethod):
         visual_outputs = self._outputs(scaled_visual, "visual")
         self.output_scalers_, self.cca_ = self._fit_head(audio_outputs, visual_outputs)
         return self
-
-    def _validation_split(self, class_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Stratified hold-out of the training pairs; every class keeps at least one fit pair."""
-        rng = np.random.default_rng(self.random_state)
-        fit_parts, validation_parts = [], []
-        for label in np.unique(class_index):
-            members = rng.permutation(np.flatnonzero(class_index == label))
-            n_validation = min(int(round(self.validation_fraction * len(members))), len(members) - 1)
-            validation_parts.append(members[:n_validation])
-            fit_parts.append(members[n_validation:])
-        # Shuffled across classes so that reference_rows is a class-mixed sample.
-        return rng.permutation(np.concatenate(fit_parts)), np.sort(np.concatenate(validation_parts))
 
     def _build_networks(self, n_classes: int) -> nn.ModuleDict:
         networks = {}
@@ -343,9 +337,8 @@ class _DualSubspaceFamily(RetrievalMethod):
         audio_embedding = self._apply_head(self._outputs(scaled_audio[validation_rows], "audio", networks), scalers, cca, "audio")
         visual_embedding = self._apply_head(self._outputs(scaled_visual[validation_rows], "visual", networks), scalers, cca, "visual")
         networks.train()
-        scores = cosine_similarity(audio_embedding, visual_embedding)
-        labels = class_index[validation_rows]
-        return (_mean_average_precision(scores, labels) + _mean_average_precision(scores.T, labels)) / 2
+        # Ties in index order (tie_seed=None): real-valued scores rarely tie.
+        return validation_map(audio_embedding, visual_embedding, class_index[validation_rows], tie_seed=None)
 
     # -- the retrieval contract ---------------------------------------------------------------
     def embed_audio(self, audio: np.ndarray) -> np.ndarray:
@@ -361,16 +354,7 @@ class _DualSubspaceFamily(RetrievalMethod):
     def n_parameters(self) -> int:
         """Number of network weights and biases (the linear CCA head is not counted)."""
         self._check_fitted("networks_")
-        return sum(parameter.numel() for parameter in self.networks_.parameters())
-
-
-def _mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """MAP of the rows of a square query × candidate score matrix with shared labels (validation
-    only; methods sit below avcmr.evaluation, so its full tie-aware version is not imported)."""
-    ranking = np.argsort(-scores, axis=1, kind="stable")
-    hits = labels[ranking] == labels[:, None]
-    precision_at_hits = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1) * hits
-    return float((precision_at_hits.sum(axis=1) / hits.sum(axis=1)).mean())
+        return count_parameters(self.networks_)
 
 
 # -- the four registered variants -------------------------------------------------------------

@@ -38,10 +38,9 @@ import torch.nn.functional as F
 
 from avcmr.methods.base import RetrievalMethod, check_training_data
 from avcmr.methods.cluster_cca import fit_cluster_cca, one_hot
-from avcmr.methods.dcca import (
+from avcmr.methods.model_selection import (
     count_parameters,
     stratified_validation_split,
-    torch_threads,
     train_towers,
 )
 from avcmr.methods.registry import register
@@ -52,6 +51,7 @@ from avcmr.methods.torch_utils import (
     predict_in_batches,
     seed_everything,
     to_tensor,
+    torch_threads,
 )
 
 

@@ -1,7 +1,9 @@
-"""Shared PyTorch plumbing for the neural methods: device choice, seeding, minibatches, MLPs."""
+"""Shared PyTorch plumbing for the neural methods: device choice, seeding, thread count,
+minibatches, MLPs."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -33,6 +35,25 @@ def seed_everything(seed: int | None) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (None: leave it alone).
+
+    Small networks (`c_dcca`, `tnn_c_cca`) run faster single-threaded: their matrices are too small
+    to amortise the thread pool, and on a shared 2-core machine a spinning second thread can make
+    every step an order of magnitude slower.
+    """
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def minibatches(n_items: int, batch_size: int, generator: torch.Generator, drop_last: bool = False) -> Iterator[torch.Tensor]:

@@ -38,20 +38,21 @@ import numpy as np
 import torch
 
 from avcmr.methods.acmr import (
-    BestEpoch,
     ModalityClassifier,
     audio_projector,
-    carve_validation,
-    count_parameters,
-    fit_scalers,
     grl_strength,
     modality_loss,
-    validation_map,
     visual_projector,
 )
 from avcmr.methods.base import RetrievalMethod, check_training_data
 from avcmr.methods.linear_cca import LinearCCA
 from avcmr.methods.losses import dcca_loss
+from avcmr.methods.model_selection import (
+    BestEpoch,
+    count_parameters,
+    split_and_scale,
+    validation_map,
+)
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     minibatches,
@@ -104,11 +105,8 @@ class UCAL(RetrievalMethod):
         generator = seed_everything(self.random_state)
         self.device_ = pick_device(self.device)
         # An unstratified split: stratifying would use the labels.
-        fit_index, validation_index = carve_validation(
-            np.zeros(len(audio)), self.validation_fraction, self.random_state
-        )
-        self.audio_scaler_, self.visual_scaler_ = fit_scalers(
-            audio[fit_index], visual[fit_index], self.standardize
+        fit_index, validation_index, self.audio_scaler_, self.visual_scaler_ = split_and_scale(
+            audio, visual, None, self.validation_fraction, self.random_state, self.standardize
         )
         audio_fit = self.audio_scaler_.transform(audio[fit_index])
         visual_fit = self.visual_scaler_.transform(visual[fit_index])
@@ -176,8 +174,7 @@ class UCAL(RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("ucal epoch %d: %s", epoch + 1, record)
-        tracker.restore()
-        self.best_epoch_ = tracker.best_epoch if tracker.best_epoch is not None else self.epochs
+        self.best_epoch_ = tracker.finish(self.epochs)
         self.cca_ = self._fit_cca(audio_fit, visual_fit)
         return self
 

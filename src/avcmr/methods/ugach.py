@@ -45,14 +45,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from avcmr.methods.acmr import (
+from avcmr.methods.base import RetrievalMethod, check_training_data, cosine_similarity
+from avcmr.methods.model_selection import (
     BestEpoch,
-    carve_validation,
     count_parameters,
-    fit_scalers,
+    split_and_scale,
     validation_map,
 )
-from avcmr.methods.base import RetrievalMethod, check_training_data, cosine_similarity
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import pick_device, predict_in_batches, seed_everything, to_tensor
 
@@ -191,11 +190,8 @@ class UGACH(RetrievalMethod):
         audio, visual, _ = check_training_data(audio, visual, labels)  # labels unused: unsupervised
         self._generator = seed_everything(self.random_state)
         self.device_ = pick_device(self.device)
-        fit_index, validation_index = carve_validation(
-            np.zeros(len(audio)), self.validation_fraction, self.random_state
-        )
-        self.audio_scaler_, self.visual_scaler_ = fit_scalers(
-            audio[fit_index], visual[fit_index], self.standardize
+        fit_index, validation_index, self.audio_scaler_, self.visual_scaler_ = split_and_scale(
+            audio, visual, None, self.validation_fraction, self.random_state, self.standardize
         )
         audio_fit = self.audio_scaler_.transform(audio[fit_index])
         visual_fit = self.visual_scaler_.transform(visual[fit_index])
@@ -263,8 +259,7 @@ class UGACH(RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("ugach epoch %d: %s", epoch + 1, record)
-        tracker.restore()
-        self.best_epoch_ = tracker.best_epoch if tracker.best_epoch is not None else self.epochs
+        self.best_epoch_ = tracker.finish(self.epochs)
         del self._features, self._generator
         return self
 
