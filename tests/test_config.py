@@ -1,11 +1,10 @@
 import pytest
 import yaml
+from conftest import REPO
 from snakemake.utils import validate
 
 from avcmr.config import ConfigError, check_dataset, dataset_settings
 from avcmr.features.weights import MissingWeightsError, parse_weights, require_file
-
-from conftest import REPO
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 

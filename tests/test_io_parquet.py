@@ -2,7 +2,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from avcmr.io.parquet import atomic_path, read_metadata, read_table, vector_column, vectors_from_column, write_table
+from avcmr.io.parquet import (
+    atomic_path,
+    read_metadata,
+    read_table,
+    vector_column,
+    vectors_from_column,
+    write_table,
+)
 
 
 def test_vectors_round_trip_as_fixed_size_lists(tmp_path, rng):

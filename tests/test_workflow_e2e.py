@@ -72,6 +72,24 @@ def test_map_table_has_cca_clearly_above_random(tiny_run):
     assert any(line.startswith("WARNING: random backbone weights") for line in header)
 
 
+def test_tables_2_3_4_list_the_configured_methods(tiny_run):
+    workdir, _ = tiny_run
+    table2 = pd.read_csv(workdir / "results/tiny/table2.tsv", sep="\t", comment="#").set_index("method")
+    table3 = pd.read_csv(workdir / "results/tiny/table3.tsv", sep="\t", comment="#").set_index("method")
+    table4 = pd.read_csv(workdir / "results/tiny/table4.tsv", sep="\t", comment="#").set_index("method")
+    assert list(table2.index) == ["random", "cca", "ours"]  # ablation-only `explicit` is not a baseline
+    assert list(table4.index) == ["random", "explicit", "ours"]
+    assert set(table3.index) == {"random", "cca", "ours", "explicit"}
+    _, runs = read_map(workdir / "results/tiny/map.tsv")
+    ours = runs.set_index("method").loc["ours"]
+    assert table2.loc["ours", "map_avg_mean"] == pytest.approx(ours["map_avg"], abs=1e-4)
+    assert 0 <= table2.loc["cca", "p_value_vs_ours"] <= 1
+    assert table3.loc["ours", "n_parameters"] > table3.loc["cca", "n_parameters"] > 0
+    history = read_table(workdir / "results/tiny/training/ours_seed0.parquet").to_pandas()
+    assert list(history["epoch"]) == [1, 2, 3] and {"total", "corr", "dis", "cons"} <= set(history.columns)
+    assert "Wilcoxon" in (workdir / "results/tiny/table2.md").read_text()
+
+
 def test_random_weights_are_recorded_in_every_downstream_table(tiny_run):
     workdir, _ = tiny_run
     for relative in ["vggish/shard0.parquet", "inception/shard1.parquet", "visual_pca.parquet",

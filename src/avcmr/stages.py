@@ -18,7 +18,13 @@ import pyarrow as pa
 
 from avcmr.io import schemas
 from avcmr.io.failures import FailureLog
-from avcmr.io.parquet import read_metadata, read_table, vector_column, vectors_from_column, write_table
+from avcmr.io.parquet import (
+    read_metadata,
+    read_table,
+    vector_column,
+    vectors_from_column,
+    write_table,
+)
 
 log = logging.getLogger(__name__)
 

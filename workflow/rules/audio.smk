@@ -15,8 +15,10 @@ rule logmel:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * (1000 + 2 * feature_settings(wc.dataset)["shard_size"]),
-        runtime=lambda wc, attempt: attempt * (10 + feature_settings(wc.dataset)["shard_size"] // 5),
+        mem_mb=lambda wc, attempt: attempt
+        * (1000 + 2 * feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt
+        * (10 + feature_settings(wc.dataset)["shard_size"] // 5),
     params:
         provenance=provenance("extraction"),
     script:
@@ -37,8 +39,10 @@ rule vggish:
         "../../envs/extract.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wc, attempt: attempt * (2500 + 2 * feature_settings(wc.dataset)["shard_size"]),
-        runtime=lambda wc, attempt: attempt * (10 + feature_settings(wc.dataset)["shard_size"] // 2),
+        mem_mb=lambda wc, attempt: attempt
+        * (2500 + 2 * feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt
+        * (10 + feature_settings(wc.dataset)["shard_size"] // 2),
     params:
         backbone_weights=lambda wc: SETTINGS[wc.dataset]["backbone_weights"],
         batch_size=lambda wc: feature_settings(wc.dataset)["vggish_batch_size"],

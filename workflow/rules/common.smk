@@ -136,6 +136,7 @@ def default_targets():
             targets.append(f"results/{dataset}/table2.tsv")
         if set(methods) & set(TABLE4_METHODS) - {"random"}:
             targets.append(f"results/{dataset}/table4.tsv")
+        targets += report_targets(dataset)
     return targets
 
 

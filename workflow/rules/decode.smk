@@ -17,8 +17,10 @@ rule decode:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * (1000 + 8 * feature_settings(wc.dataset)["shard_size"]),
-        runtime=lambda wc, attempt: attempt * (10 + feature_settings(wc.dataset)["shard_size"] // 2),
+        mem_mb=lambda wc, attempt: attempt
+        * (1000 + 8 * feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt
+        * (10 + feature_settings(wc.dataset)["shard_size"] // 2),
     params:
         fps=lambda wc: feature_settings(wc.dataset)["fps"],
         frame_size=lambda wc: feature_settings(wc.dataset)["frame_size"],

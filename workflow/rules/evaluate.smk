@@ -54,8 +54,6 @@ rule table2:
             labels={"table": "Table 2 (TSV)", "dataset": "{dataset}"},
         ),
         md="results/{dataset}/table2.md",
-    params:
-        header=map_header,
     log:
         "logs/{dataset}/table2.log",
     conda:
@@ -66,6 +64,8 @@ rule table2:
     resources:
         mem_mb=lambda wc, attempt: attempt * 2000,
         runtime=lambda wc, attempt: attempt * 10,
+    params:
+        header=map_header,
     script:
         "../scripts/table2.py"
 
@@ -82,8 +82,6 @@ rule table3:
             labels={"table": "Table 3 (TSV)", "dataset": "{dataset}"},
         ),
         md="results/{dataset}/table3.md",
-    params:
-        header=map_header,
     log:
         "logs/{dataset}/table3.log",
     conda:
@@ -93,6 +91,8 @@ rule table3:
     resources:
         mem_mb=lambda wc, attempt: attempt * 1000,
         runtime=lambda wc, attempt: attempt * 10,
+    params:
+        header=map_header,
     script:
         "../scripts/table3.py"
 
@@ -110,8 +110,6 @@ rule table4:
             labels={"table": "Table 4 (TSV)", "dataset": "{dataset}"},
         ),
         md="results/{dataset}/table4.md",
-    params:
-        header=map_header,
     log:
         "logs/{dataset}/table4.log",
     conda:
@@ -121,5 +119,7 @@ rule table4:
     resources:
         mem_mb=lambda wc, attempt: attempt * 1000,
         runtime=lambda wc, attempt: attempt * 10,
+    params:
+        header=map_header,
     script:
         "../scripts/table4.py"

@@ -39,7 +39,8 @@ rule visual_pca:
         "../../envs/extract.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wc, attempt: attempt * (1500 + feature_settings(wc.dataset)["shard_size"]),
+        mem_mb=lambda wc, attempt: attempt
+        * (1500 + feature_settings(wc.dataset)["shard_size"]),
         runtime=lambda wc, attempt: attempt * 30,
     params:
         n_components=lambda wc: feature_settings(wc.dataset)["pca_dim"],
@@ -65,7 +66,8 @@ rule pool:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * (1500 + feature_settings(wc.dataset)["shard_size"]),
+        mem_mb=lambda wc, attempt: attempt
+        * (1500 + feature_settings(wc.dataset)["shard_size"]),
         runtime=lambda wc, attempt: attempt * 30,
     params:
         provenance=provenance("split"),

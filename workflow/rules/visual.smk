@@ -15,8 +15,10 @@ rule inception:
         "../../envs/extract.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wc, attempt: attempt * (3000 + 8 * feature_settings(wc.dataset)["shard_size"]),
-        runtime=lambda wc, attempt: attempt * (10 + 2 * feature_settings(wc.dataset)["shard_size"]),
+        mem_mb=lambda wc, attempt: attempt
+        * (3000 + 8 * feature_settings(wc.dataset)["shard_size"]),
+        runtime=lambda wc, attempt: attempt
+        * (10 + 2 * feature_settings(wc.dataset)["shard_size"]),
     params:
         backbone_weights=lambda wc: SETTINGS[wc.dataset]["backbone_weights"],
         batch_size=lambda wc: feature_settings(wc.dataset)["inception_batch_size"],

@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 METADATA_PREFIX = "avcmr."
 _VERSIONED_LIBRARIES = ("avcmr", "numpy", "pyarrow", "librosa", "tensorflow-cpu", "keras", "torch", "scikit-learn")
 
+FLOAT32 = pa.float32()
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -61,7 +63,7 @@ def provenance_metadata(provenance: Mapping[str, object] | None = None, **extra:
     }
 
 
-def vector_column(vectors: np.ndarray, dtype: pa.DataType = pa.float32()) -> pa.FixedSizeListArray:
+def vector_column(vectors: np.ndarray, dtype: pa.DataType = FLOAT32) -> pa.FixedSizeListArray:
     """A 2-D array as an Arrow fixed-size list column (one row per vector)."""
     vectors = np.ascontiguousarray(vectors, dtype=dtype.to_pandas_dtype())
     if vectors.ndim != 2:

@@ -13,9 +13,16 @@ SPLIT = pa.schema([("clip_id", pa.string()), ("label", pa.string()), ("split", p
 PER_QUERY_AP = pa.schema(
     [("direction", pa.string()), ("query_clip_id", pa.string()), ("query_label", pa.string()), ("ap", pa.float64())]
 )
+# P@K of every query at every scope K (long format; K already clipped to the number of candidates).
+PER_QUERY_PRECISION = pa.schema(
+    [("direction", pa.string()), ("query_clip_id", pa.string()), ("query_label", pa.string()), ("k", pa.int32()),
+     ("precision", pa.float64())]
+)
+
+FLOAT32 = pa.float32()
 
 
-def vectors(dim: int, dtype: pa.DataType = pa.float32()) -> pa.DataType:
+def vectors(dim: int, dtype: pa.DataType = FLOAT32) -> pa.DataType:
     return pa.list_(dtype, dim)
 
 
@@ -47,4 +54,11 @@ def features(audio_dim: int, visual_dim: int) -> pa.Schema:
             ("audio", vectors(audio_dim)),
             ("visual", vectors(visual_dim)),
         ]
+    )
+
+
+def embeddings(audio_dim: int, visual_dim: int) -> pa.Schema:
+    """Learned test-set embeddings of one (method, seed): ``clip_id, label, audio, visual``."""
+    return pa.schema(
+        [("clip_id", pa.string()), ("label", pa.string()), ("audio", vectors(audio_dim)), ("visual", vectors(visual_dim))]
     )

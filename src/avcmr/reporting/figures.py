@@ -257,9 +257,9 @@ def plot_training_losses(history_paths, png_out, pdf_out, preferred: str = REFER
         ax.set_ylabel("loss (dimensionless)")
         ax.xaxis.get_major_locator().set_params(integer=True)
     note = "" if method == preferred else f" ({preferred} not configured; first method with a history)"
-    fig.suptitle(f"Training losses per epoch of {method}{note}: mean over {n_seeds} seed{'s' * (n_seeds != 1)}, "
-                 "band ± std")
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.8, wspace=0.45)
+    seeds_text = f"mean over {n_seeds} seeds, band ± std" if n_seeds > 1 else "1 seed"
+    fig.suptitle(f"Training losses per epoch of {method}{note}: {seeds_text}")
+    fig.subplots_adjust(left=0.075, right=0.99, bottom=0.17, top=0.8, wspace=0.55)
     save_figure(fig, png_out, pdf_out)
     return method
 
@@ -342,7 +342,9 @@ def write_alpha_beta_table(grid_paths, out, header_lines: Sequence[str]) -> pd.D
     from avcmr.reporting.tables import write_tsv
 
     table = alpha_beta_grid(grid_paths)
-    write_tsv(table, out, list(header_lines) + ["MAP of ours over the alpha/beta grid (Fig. 7), mean over seeds"])
+    # α and β as written in the config (0.001, 1e-05), not rounded by the 4-decimal float format.
+    shown = table.assign(alpha=table["alpha"].map("{:g}".format), beta=table["beta"].map("{:g}".format))
+    write_tsv(shown, out, list(header_lines) + ["MAP of ours over the alpha/beta grid (Fig. 7), mean over seeds"])
     return table
 
 
@@ -378,10 +380,25 @@ def plot_alpha_beta(grid_paths, png_out, pdf_out) -> pd.DataFrame:
 # --- Fig. 8: t-SNE -------------------------------------------------------------------------------
 
 
+MIN_TSNE_POINTS = 5
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """The first two principal axes (zero-padded when there are fewer)."""
+    centred = np.asarray(x, dtype=np.float64) - np.mean(x, axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    projected = centred @ vt[:2].T
+    return np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
+
+
 def tsne_2d(x: np.ndarray, seed: int, perplexity: float) -> np.ndarray:
-    """Seeded 2-D t-SNE; the perplexity is capped below (n − 1)/3 for small sets."""
+    """Seeded 2-D t-SNE; the perplexity is capped below (n − 1)/3 for small sets. Fewer than
+    :data:`MIN_TSNE_POINTS` points are drawn on their first two principal axes instead."""
     from sklearn.manifold import TSNE
 
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < MIN_TSNE_POINTS:
+        return pca_2d(x)
     perplexity = float(min(perplexity, max((len(x) - 1) / 3.0, 1.0)))
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
                 learning_rate="auto").fit_transform(np.asarray(x, dtype=np.float64))
@@ -439,11 +456,15 @@ def plot_tsne(features_path, eval_paths, embeddings_paths, png_out, pdf_out, pre
     palette = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20").colors
     colours = np.array([palette[classes.index(label) % len(palette)] for label in labels])
 
+    # Too few clips for t-SNE (a tiny test set): every panel shows its first two principal axes.
+    use_tsne = len(keep) >= MIN_TSNE_POINTS
+    axis_name = "t-SNE" if use_tsne else "principal axis"
     maps = {f"original {m}": tsne_2d(_standardise(original[m][keep]), seed, perplexity) for m in ("audio", "visual")}
     # The common space is compared by cosine (Hamming for codes, = Euclidean on ±1 codes): one
     # joint map of both modalities on unit-length rows shows whether the two land together.
     prepare = _unit_rows if meta.get("similarity_kind", "cosine") == "cosine" else np.asarray
-    joint = tsne_2d(np.vstack([prepare(learned["audio"][keep]), prepare(learned["visual"][keep])]), seed, perplexity)
+    stacked = np.vstack([prepare(learned["audio"][keep]), prepare(learned["visual"][keep])])
+    joint = tsne_2d(stacked, seed, perplexity) if use_tsne else pca_2d(stacked)
     maps[f"{method}: audio embeddings"] = joint[: len(keep)]
     maps[f"{method}: visual embeddings"] = joint[len(keep):]
 
@@ -456,15 +477,15 @@ def plot_tsne(features_path, eval_paths, embeddings_paths, png_out, pdf_out, pre
     for ax, points, title in zip(axes.reshape(-1), maps.values(), titles, strict=True):
         ax.scatter(points[:, 0], points[:, 1], c=colours, s=14 if len(keep) <= 500 else 5, lw=0)
         ax.set_title(title)
-        ax.set_xlabel("t-SNE 1 (arbitrary units)")
-        ax.set_ylabel("t-SNE 2 (arbitrary units)")
+        ax.set_xlabel(f"{axis_name} 1 (arbitrary units)")
+        ax.set_ylabel(f"{axis_name} 2 (arbitrary units)")
         ax.set_xticks([])
         ax.set_yticks([])
     handles = [plt.Line2D([], [], ls="", marker="o", color=palette[i % len(palette)], label=c)
                for i, c in enumerate(classes)]
     fig.legend(handles=handles, title="class", loc="center right", frameon=False, ncols=1 if len(classes) <= 20 else 2)
     note = "" if method == preferred else f" ({preferred} not configured: best method with embeddings by MAP)"
-    fig.suptitle(f"t-SNE of the test set ({len(keep)} of {len(is_test.nonzero()[0])} clips, seed {seed}): "
+    fig.suptitle(f"{'t-SNE' if use_tsne else 'Principal axes (too few clips for t-SNE)'} of the test set ({len(keep)} of {len(is_test.nonzero()[0])} clips, seed {seed}): "
                  f"original features vs {method} embeddings\n{note.strip(' ()')}".rstrip())
     right = 0.84 if len(classes) <= 20 else 0.76
     fig.subplots_adjust(left=0.05, right=right, bottom=0.06, top=0.89, wspace=0.15, hspace=0.25)

@@ -1,0 +1,133 @@
+"""The ``avcmr`` command: ``avcmr query`` (retrieval on your own clip) and ``avcmr methods``.
+
+    avcmr query my_clip.mp4 --results results/synthetic            # best trained model, test clips
+    avcmr query dog.wav --model results/vegas/models/ours_seed0.joblib --candidates all -k 20 --json
+    avcmr methods
+
+Exit codes: 0 success; 2 bad input (not a media file, no audio track, too short, missing or
+incompatible model file, bad arguments), with one line on stderr saying why; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_BAD_INPUT = 2
+
+
+def _query_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "query", help="rank a dataset's clips of the other modality against your own audio or video file",
+        description="Which clips match this sound? Decodes MEDIA, computes its features as the workflow does "
+                    "(VGGish for audio, InceptionV3 + the dataset's PCA for pictures), embeds them with a trained "
+                    "model and prints the top-k clips of the other modality.")
+    parser.add_argument("media", metavar="MEDIA", help="an audio or video file (anything ffmpeg reads)")
+    source = parser.add_argument_group("model (one of)")
+    source.add_argument("--model", help="a model file results/<dataset>/models/<method>_seed<n>.joblib")
+    source.add_argument("--results", metavar="DIR", help="a dataset's results folder (results/<dataset>): picks "
+                        "its model of --method/--seed (default: ours, else the best trained method by MAP)")
+    parser.add_argument("--method", help="with --results: the method's model to use")
+    parser.add_argument("--seed", type=int, help="with --results: the training seed (default: the smallest)")
+    parser.add_argument("--features", help="candidate features table (default: features.parquet of the model's "
+                        "dataset folder)")
+    parser.add_argument("--candidates", choices=["test", "all"], default="test",
+                        help="rank the test clips (default) or all clips of the dataset")
+    parser.add_argument("--by", choices=["audio", "visual"], default="audio", dest="query_modality",
+                        help="query with the file's sound (default; ranks visual items) or its pictures (ranks "
+                             "audio items)")
+    parser.add_argument("-k", "--top", type=int, default=10, dest="k", help="how many clips to list (default 10)")
+    parser.add_argument("--json", action="store_true", help="print JSON (query facts + results) instead of a table")
+    parser.set_defaults(handler=_run_query)
+
+
+def _methods_parser(subparsers) -> None:
+    parser = subparsers.add_parser("methods", help="list the registered retrieval methods",
+                                   description="The method names accepted by the config's evaluation.methods.")
+    parser.set_defaults(handler=_run_methods)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avcmr", description="Audio-visual cross-modal retrieval (avcmr).")
+    from avcmr import __version__
+
+    parser.add_argument("--version", action="version", version=f"avcmr {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _query_parser(subparsers)
+    _methods_parser(subparsers)
+    return parser
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"avcmr {command}: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _run_query(args) -> int:
+    # TensorFlow's start-up chatter would bury the answer.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from avcmr.query import QueryInputError, run_query
+
+    if args.model and args.results:
+        return _fail("query", "give either --model or --results, not both")
+    try:
+        result = run_query(args.media, model_path=args.model, results_dir=args.results, method=args.method,
+                           seed=args.seed, features_path=args.features, candidates=args.candidates,
+                           query_modality=args.query_modality, k=args.k)
+    except QueryInputError as error:
+        return _fail("query", str(error))
+    if args.json:
+        print(json.dumps(result.to_json_dict(), indent=2, default=str))
+        return 0
+    info = result.info
+    print(f"# query: {info['query']} ({info['query_modality']}, {info['duration_s']:.2f} s) → "
+          f"{info['candidates']} of {info['dataset']} ({info['n_candidates']} clips)", file=sys.stderr)
+    print(f"# model: {info['model']} ({info['method']}, seed {info['seed']}); score = {info['similarity']}",
+          file=sys.stderr)
+    if info["random_weights"]:
+        print("# WARNING: the model's features come from RANDOM backbone weights (pipeline check, not real "
+              "retrieval)", file=sys.stderr)
+    print(result.table.to_string(index=False, float_format=lambda value: f"{value:.4f}"))
+    return 0
+
+
+def _run_methods(args) -> int:
+    import inspect
+
+    from avcmr.methods import available_methods, method_class
+    from avcmr.reporting.tables import ABLATION_ONLY, TABLE2_METHODS, TABLE4_METHODS
+
+    rows = []
+    for name in available_methods():
+        cls = method_class(name)
+        # The class's own docstring (not the base class's), else its module's.
+        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or sys.modules[cls.__module__].__doc__ or "")
+        tables = [t for t, members in (("Table 2", TABLE2_METHODS), ("Table 4", TABLE4_METHODS)) if name in members
+                  and not (t == "Table 2" and name in ABLATION_ONLY)]
+        rows.append((name, ", ".join(tables) or "—", _first_sentence(doc)))
+    width = max(len(name) for name, _, _ in rows)
+    for name, tables, summary in rows:
+        print(f"{name:<{width}}  {tables:<16}  {summary}")
+    return 0
+
+
+def _first_sentence(doc: str, limit: int = 100) -> str:
+    paragraph = " ".join(doc.split("\n\n")[0].split())
+    sentence = paragraph.split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
