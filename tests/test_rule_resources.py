@@ -134,7 +134,7 @@ def test_memory_follows_the_shard_size_never_the_dataset_size(cluster_jobs, lapt
 def test_retries_ask_for_more_memory():
     for rule, block in rule_blocks().items():
         if MEMORY_COMMENT.search(block):
-            assert re.search(r"mem_mb=lambda wc, attempt: attempt \*", block), f"{rule}: mem_mb not × attempt"
+            assert re.search(r"mem_mb=lambda wc, attempt: attempt\s*\*", block), f"{rule}: mem_mb not × attempt"
 
 
 def test_the_cluster_sees_a_few_hundred_jobs_at_vegas_scale(cluster_jobs):

@@ -28,7 +28,7 @@ def rank_candidates(scores: np.ndarray, tie_seed: int = 0) -> np.ndarray:
 
 
 def _relevance(scores, query_labels, candidate_labels, tie_seed):
-    ranking = rank_candidates(scores, tie_seed)
+    ranking = rank_candidates(np.ascontiguousarray(scores), tie_seed)
     candidate_labels = np.asarray(candidate_labels)
     return candidate_labels[ranking] == np.asarray(query_labels)[:, None]
 
@@ -38,12 +38,14 @@ def average_precision_per_query(
 ) -> np.ndarray:
     """AP of every row of ``scores`` (rows = queries, columns = candidates)."""
     hits = _relevance(scores, query_labels, candidate_labels, tie_seed)
-    ranks = np.arange(1, hits.shape[1] + 1)
-    precision_at_hits = np.cumsum(hits, axis=1) / ranks * hits
-    n_relevant = hits.sum(axis=1)
-    return np.divide(
-        precision_at_hits.sum(axis=1), n_relevant, out=np.zeros(len(hits)), where=n_relevant > 0
-    )
+    # Only relevant positions contribute P@k, so work on those (≈ 1/C of the matrix) instead of
+    # dividing the whole cumulative-hits matrix by the ranks.
+    hits_so_far = np.cumsum(hits, axis=1, dtype=np.int32)
+    rows, columns = np.nonzero(hits)
+    precision_at_hits = hits_so_far[rows, columns] / (columns + 1.0)
+    n_relevant = np.bincount(rows, minlength=len(hits))
+    summed = np.bincount(rows, weights=precision_at_hits, minlength=len(hits))
+    return np.divide(summed, n_relevant, out=np.zeros(len(hits)), where=n_relevant > 0)
 
 
 def mean_average_precision(scores, query_labels, candidate_labels, tie_seed: int = 0) -> float:
@@ -59,7 +61,7 @@ def precision_at_k(
 ) -> np.ndarray:
     """P@K per query (shape: queries × scopes); K is clipped to the number of candidates."""
     hits = _relevance(scores, query_labels, candidate_labels, tie_seed)
-    cumulative = np.cumsum(hits, axis=1)
+    cumulative = np.cumsum(hits, axis=1, dtype=np.int32)
     clipped = np.minimum(np.asarray(scopes), hits.shape[1])
     return cumulative[:, clipped - 1] / clipped
 
