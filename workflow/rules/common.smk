@@ -83,14 +83,26 @@ def provenance(level):
 
     def params(wildcards):
         spec = SETTINGS[wildcards.dataset]
-        parts = {k: spec[k] for k in spec if k not in ("split", "evaluation")}
+        parts = {
+            k: spec[k]
+            for k in spec
+            if k not in ("split", "evaluation", "method_params")
+        }
         if "download" in parts:  # pacing settings (sleep, retries, ...) change no table
             parts["download"] = download_content(wildcards)
         if level in ("split", "evaluation"):
             parts["split"] = spec["split"]
         if level == "evaluation":
             parts["evaluation"] = spec["evaluation"]
-            parts["method_params"] = config.get("method_params", {})
+            # A (method, seed) job depends on its own method's parameters only.
+            methods = (
+                [wildcards.method]
+                if "method" in wildcards.keys()
+                else spec["evaluation"]["methods"]
+            )
+            parts["method_params"] = {
+                method: method_params(wildcards.dataset, method) for method in methods
+            }
         return {
             "dataset": wildcards.dataset,
             "config_hash": config_hash(parts),
@@ -101,8 +113,12 @@ def provenance(level):
     return params
 
 
-def method_params(method):
-    return config.get("method_params", {}).get(method, {})
+def method_params(dataset, method):
+    """The method's global hyper-parameters, updated by the dataset's own ``method_params``."""
+    return {
+        **config.get("method_params", {}).get(method, {}),
+        **SETTINGS[dataset].get("method_params", {}).get(method, {}),
+    }
 
 
 def evaluation_targets(dataset, only=None, exclude=()):

@@ -23,7 +23,7 @@ rule fit_evaluate:
         mem_mb=lambda wc, attempt: attempt * 4000,
         runtime=lambda wc, attempt: attempt * 60,
     params:
-        method_params=lambda wc: method_params(wc.method),
+        method_params=lambda wc: method_params(wc.dataset, wc.method),
         model_context=lambda wc: model_context(wc.dataset),
         provenance=provenance("evaluation"),
     script:
@@ -54,7 +54,7 @@ rule alpha_beta_point:
         runtime=lambda wc, attempt: attempt * 60,
     params:
         method_params=lambda wc: {
-            **method_params("ours"),
+            **method_params(wc.dataset, "ours"),
             "alpha": float(wc.alpha),
             "beta": float(wc.beta),
         },
