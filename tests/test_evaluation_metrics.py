@@ -61,3 +61,20 @@ def test_precision_at_k_equals_direct_count(rng):
 def test_non_finite_scores_are_refused():
     with pytest.raises(ValueError, match="NaN"):
         rank_candidates(np.array([[0.0, np.nan]]))
+
+
+def test_ranking_equals_stable_sort_of_permuted_scores_with_many_ties(rng):
+    scores = rng.integers(-8, 8, size=(300, 700)).astype(float)  # Hamming-like: heavy ties
+    scores[:, :5] = [1e30, -1e30, 0.0, -0.0, 1e-30]  # extremes, signed zeros (a tie) and subnormal-ish values
+    shuffle = np.random.default_rng(3).permutation(700)
+    expected = shuffle[np.argsort(-scores[:, shuffle], axis=1, kind="stable")]
+    np.testing.assert_array_equal(rank_candidates(scores, tie_seed=3, n_threads=2), expected)
+
+
+def test_one_ranking_gives_both_ap_and_precision(rng):
+    labels = rng.integers(0, 4, 600)  # more rows than one block
+    scores = rng.normal(size=(600, 600))
+    both = evaluate_scores(scores, labels, labels, tie_seed=2, scopes=[10, 100, 1000])
+    np.testing.assert_array_equal(both["a2v"], average_precision_per_query(scores, labels, labels, 2))
+    np.testing.assert_array_equal(both["v2a"], average_precision_per_query(scores.T, labels, labels, 2))
+    np.testing.assert_array_equal(both["v2a_precision"], precision_at_k(scores.T, labels, labels, [10, 100, 1000], 2))

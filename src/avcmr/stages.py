@@ -355,7 +355,7 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
       (:func:`avcmr.models_io.save_model`; ``model_context`` gives ``dataset, pca_path, features,
       backbone_weights``), which ``avcmr query`` loads.
     """
-    from avcmr.evaluation.metrics import DEFAULT_SCOPES, evaluate_scores, precision_at_k
+    from avcmr.evaluation.metrics import DEFAULT_SCOPES, evaluate_scores
     from avcmr.methods import make_method
 
     data = load_feature_arrays(features_path)
@@ -367,7 +367,9 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     scores = method.similarity(test["audio"], test["visual"])
-    per_query = evaluate_scores(scores, test["labels"], test["labels"], seed)
+    # P@K comes from the same two rankings as AP (ranking is the whole cost of evaluation).
+    scopes = np.unique(np.minimum(np.asarray(DEFAULT_SCOPES), scores.shape[1])) if precision_out is not None else None
+    per_query = evaluate_scores(scores, test["labels"], test["labels"], seed, scopes)
     eval_seconds = time.perf_counter() - started
     device = str(getattr(method, "device_", "cpu"))
     log.info("%s seed %d: MAP a→v %.4f, v→a %.4f (fit %.1f s on %s)", method_name, seed,
@@ -390,10 +392,9 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
                 method=method_name, seed=seed)
     if precision_out is not None:
         n_candidates = scores.shape[1]
-        scopes = np.unique(np.minimum(np.asarray(DEFAULT_SCOPES), n_candidates))
         parts = []
-        for direction, matrix in (("a2v", scores), ("v2a", scores.T)):
-            precision = precision_at_k(matrix, test["labels"], test["labels"], scopes, seed)
+        for direction in ("a2v", "v2a"):
+            precision = per_query[f"{direction}_precision"]
             parts.append(pd.DataFrame({
                 "direction": direction,
                 "query_clip_id": np.repeat(test["clip_ids"], len(scopes)),

@@ -6,6 +6,7 @@ from avcmr.evaluation.metrics import (
     mean_average_precision,
     precision_at_k,
     rank_candidates,
+    ranking_metrics,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "mean_average_precision",
     "precision_at_k",
     "rank_candidates",
+    "ranking_metrics",
 ]
