@@ -32,3 +32,26 @@ def synthetic_clip(tmp_path_factory) -> tuple[Path, float]:
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def single_cpu_thread():
+    """Torch on one thread for a module (``pytestmark = pytest.mark.usefixtures(...)``).
+
+    Tiny networks gain nothing from a second thread, and on a shared, oversubscribed CPU
+    OpenMP's spinning workers make them many times slower.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def adversarial_easy():
+    """The easy paired split of ``easy_features_adversarial`` (adversarial and hashing tests)."""
+    from easy_features_adversarial import make_easy_features
+
+    return make_easy_features()

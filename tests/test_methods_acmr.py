@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from easy_features_adversarial import average_map, chance_map, make_easy_features
+from easy_features_adversarial import average_map, chance_map
 
 from avcmr.evaluation.metrics import evaluate_scores
 from avcmr.methods.acmr import (
@@ -26,24 +26,12 @@ from avcmr.methods.model_selection import carve_validation, validation_map
 FAST = {"epochs": 6, "device": "cpu"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_cpu_thread():
-    # Tiny networks gain nothing from a second thread, and on a shared, oversubscribed CPU
-    # OpenMP's spinning workers make them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_cpu_thread")
 
 
 @pytest.fixture(scope="module")
-def easy():
-    return make_easy_features()
-
-
-@pytest.fixture(scope="module")
-def fitted(easy):
-    return ACMR(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, easy.labels_train)
+def fitted(adversarial_easy):
+    return ACMR(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
 
 
 def test_gradient_reversal_is_identity_forward_and_flips_the_gradient():
@@ -148,10 +136,10 @@ def test_validation_map_agrees_with_the_evaluation_module():
     )
 
 
-def test_fit_beats_random_clearly(fitted, easy):
-    assert average_map(fitted, easy) > chance_map(easy.labels_test) + 0.5
-    assert fitted.embed_audio(easy.audio_test).shape == (100, 40)
-    assert fitted.embed_visual(easy.visual_test).shape == (100, 40)
+def test_fit_beats_random_clearly(fitted, adversarial_easy):
+    assert average_map(fitted, adversarial_easy) > chance_map(adversarial_easy.labels_test) + 0.5
+    assert fitted.embed_audio(adversarial_easy.audio_test).shape == (100, 40)
+    assert fitted.embed_visual(adversarial_easy.visual_test).shape == (100, 40)
 
 
 def test_history_and_model_selection_use_the_training_split(fitted):
@@ -170,19 +158,19 @@ def test_history_and_model_selection_use_the_training_split(fitted):
     assert fitted.n_parameters() == expected
 
 
-def test_fit_is_deterministic_on_cpu(fitted, easy):
-    again = ACMR(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, easy.labels_train)
+def test_fit_is_deterministic_on_cpu(fitted, adversarial_easy):
+    again = ACMR(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
     np.testing.assert_array_equal(
-        again.embed_audio(easy.audio_test), fitted.embed_audio(easy.audio_test)
+        again.embed_audio(adversarial_easy.audio_test), fitted.embed_audio(adversarial_easy.audio_test)
     )
     np.testing.assert_array_equal(
-        again.embed_visual(easy.visual_test), fitted.embed_visual(easy.visual_test)
+        again.embed_visual(adversarial_easy.visual_test), fitted.embed_visual(adversarial_easy.visual_test)
     )
 
 
-def test_use_before_fit_raises(easy):
+def test_use_before_fit_raises(adversarial_easy):
     method = ACMR()
     with pytest.raises(NotFittedError):
-        method.embed_audio(easy.audio_test)
+        method.embed_audio(adversarial_easy.audio_test)
     with pytest.raises(NotFittedError):
-        method.similarity(easy.audio_test, easy.visual_test)
+        method.similarity(adversarial_easy.audio_test, adversarial_easy.visual_test)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from easy_features_adversarial import average_map, chance_map, hamming_distance, make_easy_features
+from easy_features_adversarial import average_map, chance_map, hamming_distance
 
 from avcmr.methods.agah import (
     AGAH,
@@ -30,24 +30,12 @@ FAST = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_cpu_thread():
-    # Tiny networks gain nothing from a second thread, and on a shared, oversubscribed CPU
-    # OpenMP's spinning workers make them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_cpu_thread")
 
 
 @pytest.fixture(scope="module")
-def easy():
-    return make_easy_features()
-
-
-@pytest.fixture(scope="module")
-def fitted(easy):
-    return AGAH(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, easy.labels_train)
+def fitted(adversarial_easy):
+    return AGAH(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
 
 
 def test_triplet_loss_matches_loops():
@@ -154,13 +142,13 @@ def test_default_architecture_and_official_weights():
     )
 
 
-def test_codes_are_pm1_and_similarity_is_negative_hamming(fitted, easy):
-    codes_a, codes_v = fitted.embed_audio(easy.audio_test), fitted.embed_visual(easy.visual_test)
+def test_codes_are_pm1_and_similarity_is_negative_hamming(fitted, adversarial_easy):
+    codes_a, codes_v = fitted.embed_audio(adversarial_easy.audio_test), fitted.embed_visual(adversarial_easy.visual_test)
     assert codes_a.shape == (100, 64) and set(np.unique(codes_a)) <= {-1.0, 1.0}
     assert set(np.unique(codes_v)) <= {-1.0, 1.0}
     assert fitted.similarity_kind == "hamming"
     np.testing.assert_array_equal(
-        fitted.similarity(easy.audio_test, easy.visual_test), -hamming_distance(codes_a, codes_v)
+        fitted.similarity(adversarial_easy.audio_test, adversarial_easy.visual_test), -hamming_distance(codes_a, codes_v)
     )
     assert set(np.unique(fitted.code_map_)) <= {-1.0, 0.0, 1.0} and fitted.code_map_.shape == (
         10,
@@ -168,30 +156,30 @@ def test_codes_are_pm1_and_similarity_is_negative_hamming(fitted, easy):
     )
 
 
-def test_fit_beats_random_clearly(fitted, easy):
-    assert average_map(fitted, easy) > chance_map(easy.labels_test) + 0.5
+def test_fit_beats_random_clearly(fitted, adversarial_easy):
+    assert average_map(fitted, adversarial_easy) > chance_map(adversarial_easy.labels_test) + 0.5
 
 
-def test_real_output_is_cosine_on_tanh_codes(fitted, easy):
+def test_real_output_is_cosine_on_tanh_codes(fitted, adversarial_easy):
     real = AGAH(random_state=0, output="real", **FAST).fit(
-        easy.audio_train, easy.visual_train, easy.labels_train
+        adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train
     )
     assert real.similarity_kind == "cosine"
-    real_a, real_v = real.embed_audio(easy.audio_test), real.embed_visual(easy.visual_test)
+    real_a, real_v = real.embed_audio(adversarial_easy.audio_test), real.embed_visual(adversarial_easy.visual_test)
     assert np.abs(real_a).max() <= 1.0 and len(np.unique(real_a)) > 1000
     # Determinism: the same seed trains the same network whatever the output setting.
     np.testing.assert_array_equal(
-        np.where(real_a >= 0, 1.0, -1.0), fitted.embed_audio(easy.audio_test)
+        np.where(real_a >= 0, 1.0, -1.0), fitted.embed_audio(adversarial_easy.audio_test)
     )
     np.testing.assert_allclose(
-        real.similarity(easy.audio_test, easy.visual_test), cosine_similarity(real_a, real_v)
+        real.similarity(adversarial_easy.audio_test, adversarial_easy.visual_test), cosine_similarity(real_a, real_v)
     )
     np.testing.assert_allclose(
-        fitted.real_similarity(easy.audio_test, easy.visual_test), cosine_similarity(real_a, real_v)
+        fitted.real_similarity(adversarial_easy.audio_test, adversarial_easy.visual_test), cosine_similarity(real_a, real_v)
     )
 
 
-def test_history_selection_and_budget(fitted, easy):
+def test_history_selection_and_budget(fitted, adversarial_easy):
     assert [h["epoch"] for h in fitted.history_] == list(range(1, 7))
     keys = {
         "loss",
@@ -212,13 +200,13 @@ def test_history_selection_and_budget(fitted, easy):
     limited = AGAH(
         random_state=0, **{**FAST, "epochs": 1, "batches_per_epoch": 1, "batch_size": 32}
     )
-    limited.fit(easy.audio_train, easy.visual_train, easy.labels_train)
+    limited.fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
     assert limited.history_[0]["pairs_seen"] == 32
     assert fitted.n_parameters() == sum(p.numel() for p in fitted.network_.parameters())
 
 
-def test_use_before_fit_raises(easy):
+def test_use_before_fit_raises(adversarial_easy):
     with pytest.raises(NotFittedError):
-        AGAH().embed_audio(easy.audio_test)
+        AGAH().embed_audio(adversarial_easy.audio_test)
     with pytest.raises(NotFittedError):
-        AGAH().similarity(easy.audio_test, easy.visual_test)
+        AGAH().similarity(adversarial_easy.audio_test, adversarial_easy.visual_test)

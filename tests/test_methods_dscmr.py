@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from easy_features_adversarial import average_map, chance_map, make_easy_features
+from easy_features_adversarial import average_map, chance_map
 
 from avcmr.methods.base import NotFittedError
 from avcmr.methods.dscmr import (
@@ -20,24 +20,12 @@ from avcmr.methods.dscmr import (
 FAST = {"hidden_dim": 256, "common_dim": 128, "epochs": 10, "device": "cpu"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_cpu_thread():
-    # Tiny networks gain nothing from a second thread, and on a shared, oversubscribed CPU
-    # OpenMP's spinning workers make them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_cpu_thread")
 
 
 @pytest.fixture(scope="module")
-def easy():
-    return make_easy_features()
-
-
-@pytest.fixture(scope="module")
-def fitted(easy):
-    return DSCMR(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, easy.labels_train)
+def fitted(adversarial_easy):
+    return DSCMR(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
 
 
 def _hand_j2(f_a: np.ndarray, f_v: np.ndarray, labels: np.ndarray) -> float:
@@ -100,9 +88,9 @@ def test_default_network_is_the_papers_and_shares_the_top_layers():
     assert defaults.betas == (0.5, 0.999)
 
 
-def test_fit_beats_random_clearly(fitted, easy):
-    assert average_map(fitted, easy) > chance_map(easy.labels_test) + 0.5
-    assert fitted.embed_audio(easy.audio_test).shape == (100, 128)
+def test_fit_beats_random_clearly(fitted, adversarial_easy):
+    assert average_map(fitted, adversarial_easy) > chance_map(adversarial_easy.labels_test) + 0.5
+    assert fitted.embed_audio(adversarial_easy.audio_test).shape == (100, 128)
 
 
 def test_history_and_selection(fitted):
@@ -119,20 +107,20 @@ def test_history_and_selection(fitted):
     assert str(fitted.device_) == "cpu"
 
 
-def test_fit_is_deterministic_on_cpu(fitted, easy):
+def test_fit_is_deterministic_on_cpu(fitted, adversarial_easy):
     again = DSCMR(random_state=0, **FAST).fit(
-        easy.audio_train, easy.visual_train, easy.labels_train
+        adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train
     )
     np.testing.assert_array_equal(
-        again.embed_visual(easy.visual_test), fitted.embed_visual(easy.visual_test)
+        again.embed_visual(adversarial_easy.visual_test), fitted.embed_visual(adversarial_easy.visual_test)
     )
     np.testing.assert_array_equal(
-        again.embed_audio(easy.audio_test), fitted.embed_audio(easy.audio_test)
+        again.embed_audio(adversarial_easy.audio_test), fitted.embed_audio(adversarial_easy.audio_test)
     )
 
 
-def test_use_before_fit_raises(easy):
+def test_use_before_fit_raises(adversarial_easy):
     with pytest.raises(NotFittedError):
-        DSCMR().embed_visual(easy.visual_test)
+        DSCMR().embed_visual(adversarial_easy.visual_test)
     with pytest.raises(NotFittedError):
         DSCMR().n_parameters()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from easy_features_adversarial import average_map, chance_map, make_easy_features
+from easy_features_adversarial import average_map, chance_map
 
 from avcmr.methods import acmr
 from avcmr.methods.base import NotFittedError
@@ -15,24 +15,12 @@ from avcmr.methods.ucal import UCAL
 FAST = {"epochs": 8, "batch_size": 180, "device": "cpu"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_cpu_thread():
-    # Tiny networks gain nothing from a second thread, and on a shared, oversubscribed CPU
-    # OpenMP's spinning workers make them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_cpu_thread")
 
 
 @pytest.fixture(scope="module")
-def easy():
-    return make_easy_features()
-
-
-@pytest.fixture(scope="module")
-def fitted(easy):
-    return UCAL(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, easy.labels_train)
+def fitted(adversarial_easy):
+    return UCAL(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
 
 
 def test_reuses_acmrs_projectors_and_modality_classifier(fitted):
@@ -47,43 +35,43 @@ def test_reuses_acmrs_projectors_and_modality_classifier(fitted):
     )
 
 
-def test_fit_beats_random_clearly(fitted, easy):
-    assert average_map(fitted, easy) > chance_map(easy.labels_test) + 0.5
-    assert fitted.embed_audio(easy.audio_test).shape == (100, 10)
-    assert fitted.embed_visual(easy.visual_test).shape == (100, 10)
+def test_fit_beats_random_clearly(fitted, adversarial_easy):
+    assert average_map(fitted, adversarial_easy) > chance_map(adversarial_easy.labels_test) + 0.5
+    assert fitted.embed_audio(adversarial_easy.audio_test).shape == (100, 10)
+    assert fitted.embed_visual(adversarial_easy.visual_test).shape == (100, 10)
 
 
-def test_training_improves_on_cca_of_the_untrained_projections(easy, fitted):
-    # epochs=0: linear CCA on the randomly initialised tanh projections (a strong start on easy data).
+def test_training_improves_on_cca_of_the_untrained_projections(adversarial_easy, fitted):
+    # epochs=0: linear CCA on the randomly initialised tanh projections (a strong start on adversarial_easy data).
     untrained = UCAL(random_state=0, **{**FAST, "epochs": 0}).fit(
-        easy.audio_train, easy.visual_train, easy.labels_train
+        adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train
     )
     assert untrained.history_ == [] and untrained.best_epoch_ == 0
-    assert average_map(fitted, easy) > average_map(untrained, easy) + 0.05
-    own_pair = np.arange(len(easy.labels_test))
+    assert average_map(fitted, adversarial_easy) > average_map(untrained, adversarial_easy) + 0.05
+    own_pair = np.arange(len(adversarial_easy.labels_test))
     assert validation_map(
-        fitted.embed_audio(easy.audio_test), fitted.embed_visual(easy.visual_test), own_pair
+        fitted.embed_audio(adversarial_easy.audio_test), fitted.embed_visual(adversarial_easy.visual_test), own_pair
     ) > validation_map(
-        untrained.embed_audio(easy.audio_test), untrained.embed_visual(easy.visual_test), own_pair
+        untrained.embed_audio(adversarial_easy.audio_test), untrained.embed_visual(adversarial_easy.visual_test), own_pair
     )
     assert fitted.history_[-1]["dcca_loss"] < fitted.history_[0]["dcca_loss"]
 
 
-def test_labels_are_never_used(fitted, easy):
-    shuffled = np.random.default_rng(5).permutation(easy.labels_train)
-    other = UCAL(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, shuffled)
+def test_labels_are_never_used(fitted, adversarial_easy):
+    shuffled = np.random.default_rng(5).permutation(adversarial_easy.labels_train)
+    other = UCAL(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, shuffled)
     np.testing.assert_array_equal(
-        other.embed_audio(easy.audio_test), fitted.embed_audio(easy.audio_test)
+        other.embed_audio(adversarial_easy.audio_test), fitted.embed_audio(adversarial_easy.audio_test)
     )
     np.testing.assert_array_equal(
-        other.embed_visual(easy.visual_test), fitted.embed_visual(easy.visual_test)
+        other.embed_visual(adversarial_easy.visual_test), fitted.embed_visual(adversarial_easy.visual_test)
     )
 
 
-def test_fit_is_deterministic_and_selects_by_pair_rank(fitted, easy):
-    again = UCAL(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, easy.labels_train)
+def test_fit_is_deterministic_and_selects_by_pair_rank(fitted, adversarial_easy):
+    again = UCAL(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
     np.testing.assert_array_equal(
-        again.embed_visual(easy.visual_test), fitted.embed_visual(easy.visual_test)
+        again.embed_visual(adversarial_easy.visual_test), fitted.embed_visual(adversarial_easy.visual_test)
     )
     assert fitted.best_epoch_ == max(fitted.history_, key=lambda h: h["val_pair_mrr"])["epoch"]
     assert all(
@@ -93,6 +81,6 @@ def test_fit_is_deterministic_and_selects_by_pair_rank(fitted, easy):
     assert fitted.n_parameters() > 0 and str(fitted.device_) == "cpu"
 
 
-def test_use_before_fit_raises(easy):
+def test_use_before_fit_raises(adversarial_easy):
     with pytest.raises(NotFittedError):
-        UCAL().embed_audio(easy.audio_test)
+        UCAL().embed_audio(adversarial_easy.audio_test)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from easy_features_adversarial import average_map, chance_map, hamming_distance, make_easy_features
+from easy_features_adversarial import average_map, chance_map, hamming_distance
 
 from avcmr.methods.base import NotFittedError, cosine_similarity
 from avcmr.methods.ugach import (
@@ -20,24 +20,12 @@ from avcmr.methods.ugach import (
 FAST = {"hidden_dim": 256, "epochs": 2, "queries_per_epoch": 256, "device": "cpu"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_cpu_thread():
-    # Tiny networks gain nothing from a second thread, and on a shared, oversubscribed CPU
-    # OpenMP's spinning workers make them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_cpu_thread")
 
 
 @pytest.fixture(scope="module")
-def easy():
-    return make_easy_features()
-
-
-@pytest.fixture(scope="module")
-def fitted(easy):
-    return UGACH(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, easy.labels_train)
+def fitted(adversarial_easy):
+    return UGACH(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
 
 
 def test_knn_graph_matches_brute_force():
@@ -81,48 +69,48 @@ def test_nets_and_penalty_follow_the_official_code():
     assert UGACH().n_bits == 64 and UGACH().n_neighbors == 5
 
 
-def test_codes_are_pm1_and_similarity_is_negative_hamming(fitted, easy):
-    codes_a, codes_v = fitted.embed_audio(easy.audio_test), fitted.embed_visual(easy.visual_test)
+def test_codes_are_pm1_and_similarity_is_negative_hamming(fitted, adversarial_easy):
+    codes_a, codes_v = fitted.embed_audio(adversarial_easy.audio_test), fitted.embed_visual(adversarial_easy.visual_test)
     assert codes_a.shape == (100, 64) and set(np.unique(codes_a)) <= {-1.0, 1.0}
     assert set(np.unique(codes_v)) <= {-1.0, 1.0}
     assert fitted.similarity_kind == "hamming"
     np.testing.assert_array_equal(
-        fitted.similarity(easy.audio_test, easy.visual_test), -hamming_distance(codes_a, codes_v)
+        fitted.similarity(adversarial_easy.audio_test, adversarial_easy.visual_test), -hamming_distance(codes_a, codes_v)
     )
 
 
-def test_real_valued_outputs_rank_by_cosine(fitted, easy):
+def test_real_valued_outputs_rank_by_cosine(fitted, adversarial_easy):
     real = UGACH(random_state=0, output="real", **FAST).fit(
-        easy.audio_train, easy.visual_train, easy.labels_train
+        adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train
     )
     assert real.similarity_kind == "cosine"
-    real_a, real_v = real.embed_audio(easy.audio_test), real.embed_visual(easy.visual_test)
+    real_a, real_v = real.embed_audio(adversarial_easy.audio_test), real.embed_visual(adversarial_easy.visual_test)
     assert np.abs(real_a).max() < 1.0 and len(np.unique(real_a)) > 1000
     # Same training run as the codes model; the sign of 2σ − 1 is the code.
     np.testing.assert_array_equal(
-        np.where(real_a >= 0, 1.0, -1.0), fitted.embed_audio(easy.audio_test)
+        np.where(real_a >= 0, 1.0, -1.0), fitted.embed_audio(adversarial_easy.audio_test)
     )
     np.testing.assert_allclose(
-        real.similarity(easy.audio_test, easy.visual_test), cosine_similarity(real_a, real_v)
+        real.similarity(adversarial_easy.audio_test, adversarial_easy.visual_test), cosine_similarity(real_a, real_v)
     )
     np.testing.assert_allclose(
-        fitted.real_similarity(easy.audio_test, easy.visual_test), cosine_similarity(real_a, real_v)
+        fitted.real_similarity(adversarial_easy.audio_test, adversarial_easy.visual_test), cosine_similarity(real_a, real_v)
     )
-    assert average_map(real, easy) > chance_map(easy.labels_test) + 0.5
+    assert average_map(real, adversarial_easy) > chance_map(adversarial_easy.labels_test) + 0.5
 
 
-def test_fit_beats_random_clearly(fitted, easy):
-    assert average_map(fitted, easy) > chance_map(easy.labels_test) + 0.5
+def test_fit_beats_random_clearly(fitted, adversarial_easy):
+    assert average_map(fitted, adversarial_easy) > chance_map(adversarial_easy.labels_test) + 0.5
 
 
-def test_labels_are_never_used_and_fit_is_deterministic(fitted, easy):
-    shuffled = np.random.default_rng(3).permutation(easy.labels_train)
-    other = UGACH(random_state=0, **FAST).fit(easy.audio_train, easy.visual_train, shuffled)
+def test_labels_are_never_used_and_fit_is_deterministic(fitted, adversarial_easy):
+    shuffled = np.random.default_rng(3).permutation(adversarial_easy.labels_train)
+    other = UGACH(random_state=0, **FAST).fit(adversarial_easy.audio_train, adversarial_easy.visual_train, shuffled)
     np.testing.assert_array_equal(
-        other.embed_audio(easy.audio_test), fitted.embed_audio(easy.audio_test)
+        other.embed_audio(adversarial_easy.audio_test), fitted.embed_audio(adversarial_easy.audio_test)
     )
     np.testing.assert_array_equal(
-        other.embed_visual(easy.visual_test), fitted.embed_visual(easy.visual_test)
+        other.embed_visual(adversarial_easy.visual_test), fitted.embed_visual(adversarial_easy.visual_test)
     )
 
 
@@ -142,10 +130,10 @@ def test_history_selection_and_size(fitted):
     assert pairs.shape[1] == 6 and np.array_equal(pairs[:, 0], np.arange(len(pairs)))
 
 
-def test_use_before_fit_raises(easy):
+def test_use_before_fit_raises(adversarial_easy):
     with pytest.raises(NotFittedError):
-        UGACH().embed_visual(easy.visual_test)
+        UGACH().embed_visual(adversarial_easy.visual_test)
     with pytest.raises(NotFittedError):
-        UGACH().real_similarity(easy.audio_test, easy.visual_test)
+        UGACH().real_similarity(adversarial_easy.audio_test, adversarial_easy.visual_test)
     with pytest.raises(ValueError):
-        UGACH(output="bits").fit(easy.audio_train, easy.visual_train, easy.labels_train)
+        UGACH(output="bits").fit(adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train)
