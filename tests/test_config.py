@@ -48,6 +48,10 @@ def test_dataset_overrides_merge_over_global_sections():
     settings = dataset_settings(config, "synthetic")
     assert settings["features"]["pca_dim"] == 16
     assert settings["features"]["shard_size"] == config["features"]["shard_size"]
+    # The demo dataset trains its many tiny jobs one thread each, two at a time.
+    assert settings["evaluation"]["threads_per_fit"] == 1
+    assert settings["evaluation"]["seeds"] == config["evaluation"]["seeds"]
+    assert config["evaluation"]["threads_per_fit"] == 2
 
 
 def test_folder_dataset_refuses_random_weights_unless_allowed(tmp_path):

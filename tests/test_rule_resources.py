@@ -101,9 +101,18 @@ def test_every_rule_declares_threads_memory_and_runtime():
     for rule, block in rule_blocks().items():
         if re.search(r"^    localrule: True", block, re.MULTILINE) and "script:" not in block:
             continue  # a target that only gathers files
-        assert re.search(r"^    threads: [12]$", block, re.MULTILINE), f"{rule}: threads 1 or 2 on a laptop"
+        # Training jobs take their count from the dataset's `evaluation.threads_per_fit`.
+        threads = r"^    threads: ([12]|lambda wc: fit_threads\(wc\.dataset\))$"
+        assert re.search(threads, block, re.MULTILINE), f"{rule}: threads 1 or 2 on a laptop"
         assert re.search(r"^        mem_mb=", block, re.MULTILINE), f"{rule}: no mem_mb"
         assert re.search(r"^        runtime=", block, re.MULTILINE), f"{rule}: no runtime"
+
+
+def test_laptop_jobs_use_one_or_two_threads(laptop_jobs):
+    for jobs in laptop_jobs.values():
+        threads = {job["rule"]: job["threads"] for job in jobs}
+        assert set(threads.values()) <= {1, 2}, threads
+        assert threads["fit_evaluate"] == 2  # the default `evaluation.threads_per_fit`
 
 
 def test_memory_bound_is_stated_in_every_rules_comment():

@@ -93,7 +93,10 @@ def provenance(level):
         if level in ("split", "evaluation"):
             parts["split"] = spec["split"]
         if level == "evaluation":
-            parts["evaluation"] = spec["evaluation"]
+            # Threads per job are an execution setting, like download pacing: no rerun.
+            parts["evaluation"] = {
+                k: v for k, v in spec["evaluation"].items() if k != "threads_per_fit"
+            }
             # A (method, seed) job depends on its own method's parameters only.
             methods = (
                 [wildcards.method]
@@ -119,6 +122,11 @@ def method_params(dataset, method):
         **config.get("method_params", {}).get(method, {}),
         **SETTINGS[dataset].get("method_params", {}).get(method, {}),
     }
+
+
+def fit_threads(dataset):
+    """Threads of one training job: the dataset's ``evaluation.threads_per_fit`` (default 2)."""
+    return SETTINGS[dataset]["evaluation"].get("threads_per_fit", 2)
 
 
 def evaluation_targets(dataset, only=None, exclude=()):

@@ -18,7 +18,7 @@ rule fit_evaluate:
     # rankings for AP and P@K (5,621² × 8 B ≈ 250 MB each at VEGAS scale).
     conda:
         "../../envs/train.yaml"
-    threads: 2
+    threads: lambda wc: fit_threads(wc.dataset)
     resources:
         mem_mb=lambda wc, attempt: attempt * 4000,
         runtime=lambda wc, attempt: attempt * 60,
@@ -48,7 +48,7 @@ rule alpha_beta_point:
     # Memory: 4000 MB, fixed: one `ours` training and evaluation, as fit_evaluate.
     conda:
         "../../envs/train.yaml"
-    threads: 2
+    threads: lambda wc: fit_threads(wc.dataset)
     resources:
         mem_mb=lambda wc, attempt: attempt * 4000,
         runtime=lambda wc, attempt: attempt * 60,
