@@ -50,7 +50,12 @@ import torch
 from torch import autograd, nn
 from torch.nn import functional as F
 
-from avcmr.methods.base import RetrievalMethod, check_training_data, cosine_similarity
+from avcmr.methods.base import (
+    HashingOutputMixin,
+    RetrievalMethod,
+    check_training_data,
+    cosine_similarity,
+)
 from avcmr.methods.model_selection import (
     BestEpoch,
     count_parameters,
@@ -171,7 +176,7 @@ def _binarize(real_codes: np.ndarray) -> np.ndarray:
 
 
 @register("agah")
-class AGAH(RetrievalMethod):
+class AGAH(HashingOutputMixin, RetrievalMethod):
     def __init__(
         self,
         n_bits: int = 64,
@@ -226,14 +231,8 @@ class AGAH(RetrievalMethod):
         self.standardize = standardize
         self.device = device
 
-    @property
-    def similarity_kind(self) -> str:
-        """Hamming ranking of the ±1 codes (default), cosine for ``output="real"``."""
-        return "cosine" if self.output == "real" else "hamming"
-
     def fit(self, audio, visual, labels) -> AGAH:
-        if self.output not in ("codes", "real"):
-            raise ValueError(f"output must be 'codes' or 'real', got {self.output!r}")
+        self._check_output()
         audio, visual, labels = check_training_data(audio, visual, labels)
         generator = seed_everything(self.random_state)
         self.device_ = pick_device(self.device)

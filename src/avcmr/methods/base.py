@@ -101,6 +101,19 @@ class RetrievalMethod:
             )
 
 
+class HashingOutputMixin:
+    """For hashing methods with an ``output`` parameter: ``"codes"`` (default) ranks the ±1 codes
+    by Hamming distance, ``"real"`` ranks the real-valued pre-binarisation outputs by cosine."""
+
+    @property
+    def similarity_kind(self) -> str:
+        return "cosine" if self.output == "real" else "hamming"
+
+    def _check_output(self) -> None:
+        if self.output not in ("codes", "real"):
+            raise ValueError(f"output must be 'codes' or 'real', got {self.output!r}")
+
+
 def check_training_data(audio: np.ndarray, visual: np.ndarray, labels: np.ndarray):
     """Validate and convert the (audio, visual, labels) triple every ``fit`` receives."""
     audio = np.asarray(audio, dtype=np.float64)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avcmr.methods.base import RetrievalMethod, check_training_data
+from avcmr.methods.base import RetrievalMethod
 from avcmr.methods.cluster_cca import cluster_covariances, fit_cluster_cca, one_hot
 from avcmr.methods.model_selection import (
     count_parameters,
@@ -41,12 +41,12 @@ from avcmr.methods.model_selection import (
 )
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
+    ThreadLimitedFit,
     mlp,
     pick_device,
     predict_in_batches,
     seed_everything,
     to_tensor,
-    torch_threads,
 )
 
 
@@ -105,7 +105,7 @@ def tower(n_inputs: int, hidden_sizes: Sequence[int], n_outputs: int, dropout: f
 
 
 @register("c_dcca")
-class ClusterDeepCCA(RetrievalMethod):
+class ClusterDeepCCA(ThreadLimitedFit, RetrievalMethod):
     def __init__(
         self,
         hidden_sizes: Sequence[int] = (100, 100, 100),
@@ -143,11 +143,6 @@ class ClusterDeepCCA(RetrievalMethod):
         self.patience = patience
         self.n_threads = n_threads
         self.device = device
-
-    def fit(self, audio, visual, labels) -> ClusterDeepCCA:
-        audio, visual, labels = check_training_data(audio, visual, labels)
-        with torch_threads(self.n_threads):
-            return self._fit(audio, visual, labels)
 
     def _fit(self, audio, visual, labels) -> ClusterDeepCCA:
         seed_everything(self.random_state)

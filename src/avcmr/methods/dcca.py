@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avcmr.methods.base import RetrievalMethod, check_training_data
+from avcmr.methods.base import RetrievalMethod
 from avcmr.methods.linear_cca import LinearCCA
 from avcmr.methods.losses import canonical_correlations, dcca_loss
 from avcmr.methods.model_selection import (
@@ -48,13 +48,13 @@ from avcmr.methods.model_selection import (
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     Standardizer,
+    ThreadLimitedFit,
     minibatches,
     mlp,
     pick_device,
     predict_in_batches,
     seed_everything,
     to_tensor,
-    torch_threads,
 )
 
 
@@ -65,7 +65,7 @@ def l2_penalty(modules: Iterable[nn.Module]) -> torch.Tensor:
 
 
 @register("dcca")
-class DeepCCA(RetrievalMethod):
+class DeepCCA(ThreadLimitedFit, RetrievalMethod):
     def __init__(
         self,
         hidden_sizes: Sequence[int] = (1024, 1024, 1024),
@@ -99,11 +99,6 @@ class DeepCCA(RetrievalMethod):
         self.patience = patience
         self.n_threads = n_threads
         self.device = device
-
-    def fit(self, audio, visual, labels) -> DeepCCA:
-        audio, visual, labels = check_training_data(audio, visual, labels)
-        with torch_threads(self.n_threads):
-            return self._fit(audio, visual, labels)
 
     def _fit(self, audio, visual, labels) -> DeepCCA:
         generator = seed_everything(self.random_state)

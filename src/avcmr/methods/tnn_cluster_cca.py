@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avcmr.methods.base import RetrievalMethod, check_training_data
+from avcmr.methods.base import RetrievalMethod
 from avcmr.methods.cluster_cca import fit_cluster_cca, one_hot
 from avcmr.methods.model_selection import (
     count_parameters,
@@ -45,13 +45,13 @@ from avcmr.methods.model_selection import (
 )
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
+    ThreadLimitedFit,
     minibatches,
     mlp,
     pick_device,
     predict_in_batches,
     seed_everything,
     to_tensor,
-    torch_threads,
 )
 
 
@@ -74,7 +74,7 @@ def batch_all_triplet_loss(anchors: torch.Tensor, candidates: torch.Tensor, anch
 
 
 @register("tnn_c_cca")
-class TripletClusterCCA(RetrievalMethod):
+class TripletClusterCCA(ThreadLimitedFit, RetrievalMethod):
     def __init__(
         self,
         n_components: int = 10,
@@ -112,11 +112,6 @@ class TripletClusterCCA(RetrievalMethod):
         self.patience = patience
         self.n_threads = n_threads
         self.device = device
-
-    def fit(self, audio, visual, labels) -> TripletClusterCCA:
-        audio, visual, labels = check_training_data(audio, visual, labels)
-        with torch_threads(self.n_threads):
-            return self._fit(audio, visual, labels)
 
     def _fit(self, audio, visual, labels) -> TripletClusterCCA:
         generator = seed_everything(self.random_state)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from avcmr.methods.base import check_training_data
+
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +56,16 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+class ThreadLimitedFit:
+    """For methods with an ``n_threads`` parameter: ``fit`` validates the training data, then runs
+    the subclass's ``_fit(audio, visual, labels)`` with torch's thread count set to ``n_threads``."""
+
+    def fit(self, audio, visual, labels):
+        audio, visual, labels = check_training_data(audio, visual, labels)
+        with torch_threads(self.n_threads):
+            return self._fit(audio, visual, labels)
 
 
 def minibatches(n_items: int, batch_size: int, generator: torch.Generator, drop_last: bool = False) -> Iterator[torch.Tensor]:

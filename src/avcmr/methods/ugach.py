@@ -45,7 +45,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from avcmr.methods.base import RetrievalMethod, check_training_data, cosine_similarity
+from avcmr.methods.base import (
+    HashingOutputMixin,
+    RetrievalMethod,
+    check_training_data,
+    cosine_similarity,
+)
 from avcmr.methods.model_selection import (
     BestEpoch,
     count_parameters,
@@ -131,7 +136,7 @@ def codes_from_sigmoid(sigmoid_output: np.ndarray) -> np.ndarray:
 
 
 @register("ugach")
-class UGACH(RetrievalMethod):
+class UGACH(HashingOutputMixin, RetrievalMethod):
     def __init__(
         self,
         n_bits: int = 64,
@@ -178,15 +183,9 @@ class UGACH(RetrievalMethod):
         self.standardize = standardize
         self.device = device
 
-    @property
-    def similarity_kind(self) -> str:
-        """Hamming ranking of the ±1 codes (default), cosine for ``output="real"``."""
-        return "cosine" if self.output == "real" else "hamming"
-
     # -- training -------------------------------------------------------------------------------
     def fit(self, audio, visual, labels) -> UGACH:
-        if self.output not in ("codes", "real"):
-            raise ValueError(f"output must be 'codes' or 'real', got {self.output!r}")
+        self._check_output()
         audio, visual, _ = check_training_data(audio, visual, labels)  # labels unused: unsupervised
         self._generator = seed_everything(self.random_state)
         self.device_ = pick_device(self.device)
