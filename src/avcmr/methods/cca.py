@@ -6,15 +6,13 @@ centred with training means; retrieval by cosine in the 10-D canonical space.
 
 from __future__ import annotations
 
-import numpy as np
-
 from avcmr.methods.base import RetrievalMethod, check_training_data
-from avcmr.methods.linear_cca import LinearCCA
+from avcmr.methods.linear_cca import LinearCCA, LinearCCAEmbedding
 from avcmr.methods.registry import register
 
 
 @register("cca")
-class CCA(RetrievalMethod):
+class CCA(LinearCCAEmbedding, RetrievalMethod):
     def __init__(self, n_components: int = 10, reg: float = 1e-4, random_state: int | None = 0):
         super().__init__(random_state=random_state)
         self.n_components = n_components
@@ -25,15 +23,3 @@ class CCA(RetrievalMethod):
         self.cca_ = LinearCCA(self.n_components, self.reg).fit(audio, visual)
         self.correlations_ = self.cca_.correlations_
         return self
-
-    def embed_audio(self, audio: np.ndarray) -> np.ndarray:
-        self._check_fitted("cca_")
-        return self.cca_.transform_x(audio)
-
-    def embed_visual(self, visual: np.ndarray) -> np.ndarray:
-        self._check_fitted("cca_")
-        return self.cca_.transform_y(visual)
-
-    def n_parameters(self) -> int:
-        self._check_fitted("cca_")
-        return self.cca_.weights_x_.size + self.cca_.weights_y_.size

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from avcmr.methods.base import RetrievalMethod, check_training_data
-from avcmr.methods.linear_cca import LinearCCA
+from avcmr.methods.linear_cca import LinearCCA, LinearCCAEmbedding
 from avcmr.methods.registry import register
 
 AUTO_COVARIANCE_KINDS = ("cluster", "paired")
@@ -106,7 +106,7 @@ def fit_cluster_cca(
 
 
 @register("c_cca")
-class ClusterCCA(RetrievalMethod):
+class ClusterCCA(LinearCCAEmbedding, RetrievalMethod):
     """Blended Cluster-CCA; ``beta=0`` is Rasiwasia's pure C-CCA, ``beta=1`` plain (paired) CCA
     with cluster-weighted auto-covariances."""
 
@@ -131,15 +131,3 @@ class ClusterCCA(RetrievalMethod):
         )
         self.correlations_ = self.cca_.correlations_
         return self
-
-    def embed_audio(self, audio: np.ndarray) -> np.ndarray:
-        self._check_fitted("cca_")
-        return self.cca_.transform_x(audio)
-
-    def embed_visual(self, visual: np.ndarray) -> np.ndarray:
-        self._check_fitted("cca_")
-        return self.cca_.transform_y(visual)
-
-    def n_parameters(self) -> int:
-        self._check_fitted("cca_")
-        return self.cca_.weights_x_.size + self.cca_.weights_y_.size

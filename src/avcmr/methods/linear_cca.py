@@ -56,3 +56,20 @@ class LinearCCA:
 
     def transform_y(self, y: np.ndarray) -> np.ndarray:
         return (np.asarray(y, dtype=np.float64) - self.mean_y_) @ self.weights_y_
+
+
+class LinearCCAEmbedding:
+    """For retrieval methods whose ``fit`` leaves a fitted :class:`LinearCCA` in ``cca_``: embed
+    each modality in its canonical space; the projection weights are the learned parameters."""
+
+    def embed_audio(self, audio: np.ndarray) -> np.ndarray:
+        self._check_fitted("cca_")
+        return self.cca_.transform_x(audio)
+
+    def embed_visual(self, visual: np.ndarray) -> np.ndarray:
+        self._check_fitted("cca_")
+        return self.cca_.transform_y(visual)
+
+    def n_parameters(self) -> int:
+        self._check_fitted("cca_")
+        return self.cca_.weights_x_.size + self.cca_.weights_y_.size
