@@ -162,7 +162,7 @@ def evaluate_scores(
     With ``scopes``, the per-query P@K of each direction comes back too (keys ``a2v_precision``,
     ``v2a_precision``) from the same rankings.
     """
-    scores = np.asarray(scores)
+    scores = _checked_scores(scores)  # one float32 conversion for both directions
     results = {}
     for direction, matrix, queries, candidates in (
         ("a2v", scores, audio_labels, visual_labels),
