@@ -6,6 +6,7 @@ from scipy.stats import wilcoxon
 
 from avcmr.io import schemas
 from avcmr.io.parquet import write_table
+from avcmr.reporting import paper_numbers
 from avcmr.reporting.tables import (
     accuracy_table,
     cost_table,
@@ -15,7 +16,7 @@ from avcmr.reporting.tables import (
 )
 
 
-def write_eval(path, method, seed, ap_a2v, ap_v2a, fit_seconds=1.0, n_parameters=10):
+def write_eval(path, method, seed, ap_a2v, ap_v2a, fit_seconds=1.0, n_parameters=10, training=None):
     n = len(ap_a2v)
     rows = {
         "direction": ["a2v"] * n + ["v2a"] * n,
@@ -24,7 +25,7 @@ def write_eval(path, method, seed, ap_a2v, ap_v2a, fit_seconds=1.0, n_parameters
         "ap": np.concatenate([ap_a2v, ap_v2a]),
     }
     summary = {"method": method, "seed": seed, "fit_seconds": fit_seconds, "eval_seconds": 0.1, "device": "cpu",
-               "n_train": 80, "n_test": n, "n_parameters": n_parameters, "params": {}}
+               "n_train": 80, "n_test": n, "n_parameters": n_parameters, "params": {}, **(training or {})}
     write_table(pa.table(rows, schema=schemas.PER_QUERY_AP), path, schemas.PER_QUERY_AP, summary=summary)
     return str(path)
 
@@ -34,7 +35,8 @@ def evaluations(tmp_path, rng):
     paths = []
     for seed in range(3):
         paths.append(write_eval(tmp_path / f"ours_{seed}.parquet", "ours", seed,
-                                rng.uniform(0.6, 1.0, 40), rng.uniform(0.5, 0.9, 40), 2.0 + seed, 500))
+                                rng.uniform(0.6, 1.0, 40), rng.uniform(0.5, 0.9, 40), 2.0 + seed, 500,
+                                {"budget": "quick", "epochs_run": 3 + seed, "steps_run": 30 + 10 * seed}))
         paths.append(write_eval(tmp_path / f"cca_{seed}.parquet", "cca", seed,
                                 rng.uniform(0.2, 0.6, 40), rng.uniform(0.2, 0.6, 40), 0.5, 50))
     return paths
@@ -75,3 +77,30 @@ def test_markdown_names_the_test_and_shows_mean_pm_std(evaluations, tmp_path):
     assert "Wilcoxon signed-rank" in text and " ± " in text and "dataset: test" in text
     tsv = pd.read_csv(tmp_path / "t.tsv", sep="\t", comment="#")
     assert list(tsv["method"]) == ["ours", "cca"]
+
+
+def test_rows_say_budget_epochs_steps_and_device(evaluations):
+    per_query, summaries = load_evaluations(evaluations)
+    table = accuracy_table(per_query, ["ours", "cca"], True, summaries).set_index("method")
+    assert table.loc["ours", "budget"] == "quick"
+    assert table.loc["ours", "epochs"] == 4 and table.loc["ours", "steps"] == 40  # medians of 3..5, 30..50
+    assert table.loc["cca", "budget"] == "unrecorded" and table.loc["ours", "device"] == "cpu"
+    costs = cost_table(summaries, ["ours", "cca"]).set_index("method")
+    assert costs.loc["ours", "steps"] == 40 and costs.loc["ours", "budget"] == "quick"
+
+
+def test_the_papers_numbers_stand_beside_ours_for_a_reference_dataset(evaluations, tmp_path):
+    write_accuracy_tables(evaluations, tmp_path / "t2.tsv", tmp_path / "t2.md", ["ours", "cca"], "Table 2", True,
+                          ["dataset: vegas"], reference="vegas", paper_table=paper_numbers.TABLE2)
+    tsv = pd.read_csv(tmp_path / "t2.tsv", sep="\t", comment="#").set_index("method")
+    # METHODS.md, "The paper's numbers": VEGAS Ours .797 .779 .788, CCA .332 .327 .330.
+    assert tuple(tsv.loc["ours", ["paper_vegas_a2v", "paper_vegas_v2a", "paper_vegas_avg"]]) == (0.797, 0.779, 0.788)
+    assert tsv.loc["cca", "paper_vegas_avg"] == 0.330
+    assert "paper VEGAS a→v" in (tmp_path / "t2.md").read_text()
+    _, summaries = load_evaluations(evaluations)
+    costs = cost_table(summaries, ["ours", "cca"], reference="vegas").set_index("method")
+    assert costs.loc["ours", "paper_vegas_minutes"] == 8.36 and costs.loc["cca", "paper_vegas_minutes"] == 1.08
+    # AVE has no Table 3 in the paper; a dataset that is neither gets no paper columns.
+    assert np.isnan(cost_table(summaries, ["ours"], reference="ave").set_index("method").loc["ours", "paper_ave_minutes"])
+    assert paper_numbers.paper_reference("my_clips") is None
+    assert paper_numbers.paper_reference("my_vegas_copy", "vegas") == "vegas"

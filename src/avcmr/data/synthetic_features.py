@@ -104,3 +104,17 @@ def split_arrays(df: pd.DataFrame):
     visual = np.stack(df["visual"].to_numpy()).astype(np.float32, copy=False)
     labels = df["label"].to_numpy()
     return audio[train], visual[train], labels[train], audio[~train], visual[~train], labels[~train]
+
+
+def write_feature_table(table: pd.DataFrame, out, provenance) -> None:
+    """``table`` (from ``make_synthetic_features``) as the workflow's ``features.parquet``, so the
+    workflow's own fit/evaluate and table code can run on it (benchmarks)."""
+    import pyarrow as pa
+
+    from avcmr.io import schemas
+    from avcmr.io.parquet import vector_column, write_table
+
+    audio, visual = np.stack(table["audio"]), np.stack(table["visual"])
+    features = pa.table({"clip_id": table["clip_id"], "label": [f"class_{label}" for label in table["label"]],
+                         "split": table["split"], "audio": vector_column(audio), "visual": vector_column(visual)})
+    write_table(features, out, schemas.features(audio.shape[1], visual.shape[1]), provenance)

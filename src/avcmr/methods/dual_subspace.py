@@ -2,7 +2,7 @@
 
 Paper: "Learning Explicit and Implicit Dual Common Subspaces for Audio-visual Cross-modal
 Retrieval" (Zeng et al., ACM TOMM), the seed paper of this project (METHODS.md, "The paper's
-model"). Four separate MLPs, no shared trunk:
+model"). Per modality an explicit net and an implicit net:
 
 - explicit subspace: f(a) 128→1024→1024→10 and g(v) 1024→1024→2048→10, trained by
   **L_corr** (Eq. 2), the DCCA objective −Σ singular values of Σaa^{-1/2} Σav Σvv^{-1/2}
@@ -10,45 +10,57 @@ model"). Four separate MLPs, no shared trunk:
 - implicit subspace: ψ(a) 128→1024→1024→C and τ(v) 1024→1024→2048→C (C = classes seen in
   ``fit``), trained by **L_dis** (Eq. 3), mean_i ‖ψ(a_i) − y_i‖₂ + mean_i ‖τ(v_i) − y_i‖₂ with
   y one-hot, so the implicit output doubles as a label prediction;
-- **L_cons** (Eqs. 4–5), a domain-separation "difference loss" on the batch outputs:
-  ‖Q_exᵀQ_im‖²_F + ‖H_im^aᵀH_im^v‖²_F with Q_ex = [H_ex^a; H_ex^v], Q_im = [H_im^a; H_im^v].
-  By default every matrix entering a product has its columns centred and its rows L2-normalised,
-  and the squared product entries are averaged — the product is first divided by its number of
-  rows, so each entry is a mean over the batch and the loss does not grow with the batch size
-  (this normalisation is our reading of "averaged over entries"). ``cons_normalized=False``
-  gives the raw literal sum of squares of the raw outputs;
+- **L_cons** (Eqs. 4–5), the domain-separation "difference loss" on the batch output matrices Q,
+  **per modality** m ∈ {audio, visual}: ‖(Q_ex^m)ᵀ Q_im^m‖²_F (Eq. 4, two terms — never one term
+  over rows stacked across modalities, where the audio and visual products can cancel), plus the
+  implicit audio–visual term ‖(Q_im^a)ᵀ Q_im^v‖²_F (Eq. 5).
+  Normalisation (``cons_normalized=True``, the default): every Q has its columns centred and
+  scaled to unit L2 norm, so each product is a matrix of Pearson cross-correlations and the loss
+  is the sum of their squares — independent of batch size and of the outputs' scale, and alive:
+  its gradient on the outputs is of the same order as L_corr's, so β = 0.001 is a measurable
+  share of the total (the per-epoch history records each term's gradient norm; see
+  ``GRADIENT_COLUMNS``). ``cons_normalized=False`` is the raw literal sum of squares of the raw
+  outputs' products. (An earlier reading — row-normalised, product divided by the batch size,
+  averaged over entries — had a gradient ≈ 1e-4 of α·L_dis's, which made β inert.)
 - total **L = L_corr + α L_dis + β L_cons**, α = 0.01, β = 0.001 (the paper's best of its
   Fig. 7 grid).
 
 Inputs are z-scored with training statistics; hidden layers are ReLU (``activation="sigmoid"``
-as in the paper's option), outputs linear. The paper trains with SGD; the default here is **Adam**
-(lr 1e-3), which reaches the same plateau in far fewer epochs; ``optimizer="sgd"`` (with
-``momentum``) is available. Note: the explicit and implicit subnets are disjoint, so L_dis is the
-only sizeable loss the implicit nets see; Adam divides each gradient by its running scale, so
-α mostly cancels (it only sets L_dis against the tiny β L_cons coupling term).
+as the paper's option), outputs linear. The paper optimises with SGD: ``optimizer="sgd"`` (with
+``momentum``) is the `paper` training budget's setting (``avcmr.methods.budgets``); the class
+default is Adam (lr 1e-3), which reaches the plateau in far fewer steps and is what the CPU-sized
+`quick` budget uses. Note: the explicit and implicit nets are disjoint, so with Adam α mostly
+cancels (Adam divides each gradient by its running scale).
 
 Fusion after training: per modality, z-score the explicit and the implicit output blocks with
 training statistics, concatenate [explicit | implicit] (10 + C dims), fit a regularised linear CCA
 (r = 1e-4, 10 components) on the training pairs, embed, and retrieve by cosine.
 
+Ablations (Table 4), as the paper's §5.2.2 / §5.2.4 define them — all three have the same
+output blocks and the same fusion as `ours`:
+
+- `explicit` (Explicit-space): the same four nets, L = L_corr + β L_cons ("α = 0, our model is the
+  explicit-space model"); the implicit nets only receive L_cons's gradient;
+- `implicit` (Implicit-space): the same four nets, L = α L_dis + β L_cons; the explicit nets only
+  receive L_cons's gradient;
+- `ex_im_share` (Ex-Im-share): "the same modality shares the same NN structures for two
+  subspaces and utilizes the same loss function with our model": one trunk per modality
+  (audio 128→1024→1024, visual 1024→1024→2048) feeding a 10-D explicit head and a C-D implicit
+  head, L = L_corr + α L_dis + β L_cons.
+
 Model selection: a stratified ``validation_fraction`` of the *training* pairs is held out of the
-gradient steps; after each epoch the fusion head is fitted on ``validation_reference_pairs``
-training pairs and the average MAP (a→v, v→a; ties in arbitrary order, as real-valued scores
-rarely tie) on the held-out pairs is recorded; the best epoch's weights are kept and training
-stops after ``patience`` epochs without improvement. The test set is never seen. The final head
-is then fitted on all training pairs.
+gradient steps; every ``validation_interval`` epochs the fusion head is fitted on
+``validation_reference_pairs`` training pairs and the average MAP (a→v, v→a; ties in arbitrary
+order, as real-valued scores rarely tie) on the held-out pairs is recorded; the best such epoch's
+weights are kept, and training stops after ``patience`` epochs without improvement (None: run
+every epoch). The test set is never seen. The final head is fitted on all training pairs.
 
-Ablations (Table 4):
-- `explicit`: f, g with L_corr only, then linear CCA to 10-D;
-- `implicit`: ψ, τ with L_dis + β·‖H_im^aᵀH_im^v‖² (the implicit cross term of L_cons); retrieval
-  by cosine on the C-dim outputs, or after linear CCA to 10-D with ``cca_to_10d=True``;
-- `ex_im_share`: one MLP per modality with C outputs (audio 128→1024→1024→C, visual
-  1024→1024→2048→C) trained by L_corr on its top-10 correlations + α L_dis, then linear CCA to
-  10-D (the outputs are z-scored with training statistics before every CCA head).
+Speed: the training pairs stay on the device; per-step losses are accumulated on the device and
+read once per epoch; the gradient norms of the loss terms are measured on one batch per epoch.
 
-Simplifications: one learning rate for all four nets; a batch whose loss is not finite (an
+Simplifications: one learning rate for all nets; a batch whose loss is not finite (an
 ill-conditioned covariance) is skipped rather than stepped on and counted in
-``n_skipped_batches_``.
+``n_skipped_batches_`` (this costs one device→host read per step).
 """
 
 from __future__ import annotations
@@ -73,10 +85,10 @@ from avcmr.methods.model_selection import (
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     Standardizer,
+    activation_layer,
     minibatches,
     mlp,
     pick_device,
-    predict_in_batches,
     seed_everything,
     to_tensor,
 )
@@ -84,6 +96,9 @@ from avcmr.methods.torch_utils import (
 log = logging.getLogger(__name__)
 
 LOSS_TERMS = ("total", "corr", "dis", "cons")
+# Per-epoch gradient norms (on one batch) of each *weighted* term w.r.t. the four output blocks.
+GRADIENT_COLUMNS = ("grad_corr", "grad_dis", "grad_cons")
+OUTPUT_BLOCKS = ("explicit_audio", "implicit_audio", "explicit_visual", "implicit_visual")
 
 
 # -- the loss terms (Eqs. 2–5) -----------------------------------------------------------------
@@ -96,18 +111,18 @@ def discriminative_loss(implicit_audio: torch.Tensor, implicit_visual: torch.Ten
     )
 
 
-def _centre_and_normalise_rows(matrix: torch.Tensor) -> torch.Tensor:
+def _standardise_columns(matrix: torch.Tensor) -> torch.Tensor:
+    """Columns centred and scaled to unit L2 norm (a constant column stays zero)."""
     centred = matrix - matrix.mean(dim=0, keepdim=True)
-    return nn.functional.normalize(centred, dim=1)
+    return nn.functional.normalize(centred, dim=0)
 
 
 def orthogonality_penalty(left: torch.Tensor, right: torch.Tensor, normalized: bool = True) -> torch.Tensor:
-    """‖leftᵀ right‖²_F (raw), or with centred, row-normalised inputs the mean over entries of
-    (leftᵀ right / n_rows)² — a batch-size-free squared cross-correlation in [0, 1]."""
-    if not normalized:
-        return (left.T @ right).square().sum()
-    product = _centre_and_normalise_rows(left).T @ _centre_and_normalise_rows(right)
-    return (product / left.shape[0]).square().mean()
+    """‖leftᵀ right‖²_F on the raw matrices, or (``normalized``) on column-standardised ones: the
+    sum of squared Pearson correlations between the columns of ``left`` and those of ``right``."""
+    if normalized:
+        left, right = _standardise_columns(left), _standardise_columns(right)
+    return (left.T @ right).square().sum()
 
 
 def consistency_loss(
@@ -117,70 +132,115 @@ def consistency_loss(
     implicit_visual: torch.Tensor,
     normalized: bool = True,
 ) -> torch.Tensor:
-    """L_cons (Eqs. 4–5): ‖Q_exᵀQ_im‖²_F + ‖H_im^aᵀH_im^v‖²_F, Q = modalities stacked by rows."""
-    stacked_explicit = torch.cat([explicit_audio, explicit_visual], dim=0)
-    stacked_implicit = torch.cat([implicit_audio, implicit_visual], dim=0)
-    return orthogonality_penalty(stacked_explicit, stacked_implicit, normalized) + orthogonality_penalty(
-        implicit_audio, implicit_visual, normalized
+    """L_cons (Eqs. 4–5), per modality: ‖Q_ex^aᵀQ_im^a‖²_F + ‖Q_ex^vᵀQ_im^v‖²_F + ‖Q_im^aᵀQ_im^v‖²_F."""
+    return (
+        orthogonality_penalty(explicit_audio, implicit_audio, normalized)
+        + orthogonality_penalty(explicit_visual, implicit_visual, normalized)
+        + orthogonality_penalty(implicit_audio, implicit_visual, normalized)
     )
 
 
 def dual_subspace_losses(
-    explicit_audio: torch.Tensor,
-    explicit_visual: torch.Tensor,
-    implicit_audio: torch.Tensor,
-    implicit_visual: torch.Tensor,
+    outputs: dict[str, torch.Tensor],
     onehot: torch.Tensor,
+    corr_weight: float = 1.0,
     alpha: float = 0.01,
     beta: float = 0.001,
     corr_reg: float = 1e-4,
     cons_normalized: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """The paper's objective on one batch: L = L_corr + α L_dis + β L_cons (float64 total)."""
-    corr = dcca_loss(explicit_audio, explicit_visual, reg=corr_reg)
-    dis = discriminative_loss(implicit_audio, implicit_visual, onehot)
-    cons = consistency_loss(explicit_audio, explicit_visual, implicit_audio, implicit_visual, cons_normalized)
-    return {"total": corr + alpha * dis + beta * cons, "corr": corr, "dis": dis, "cons": cons}
+    """One batch's terms and total L = corr_weight·L_corr + α L_dis + β L_cons (``ours``: 1, α, β;
+    `explicit`: α = 0; `implicit`: corr_weight = 0). ``outputs`` maps ``OUTPUT_BLOCKS`` to tensors."""
+    corr = dcca_loss(outputs["explicit_audio"], outputs["explicit_visual"], reg=corr_reg)
+    dis = discriminative_loss(outputs["implicit_audio"], outputs["implicit_visual"], onehot)
+    cons = consistency_loss(
+        outputs["explicit_audio"], outputs["explicit_visual"], outputs["implicit_audio"], outputs["implicit_visual"],
+        cons_normalized,
+    )  # fmt: skip
+    weighted = {"corr": corr_weight * corr, "dis": alpha * dis, "cons": beta * cons}
+    return {"total": weighted["corr"] + weighted["dis"] + weighted["cons"], "corr": corr, "dis": dis, "cons": cons,
+            "weighted": weighted}  # fmt: skip
 
 
-# -- shared estimator machinery ---------------------------------------------------------------
+# -- networks -----------------------------------------------------------------------------------
+class SeparateNets(nn.Module):
+    """One modality's explicit and implicit nets, disjoint (`ours`, `explicit`, `implicit`)."""
+
+    def __init__(self, input_size: int, hidden: Sequence[int], explicit_dim: int, n_classes: int, activation: str):
+        super().__init__()
+        self.explicit = mlp([input_size, *hidden, explicit_dim], activation=activation)
+        self.implicit = mlp([input_size, *hidden, n_classes], activation=activation)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.explicit(x), self.implicit(x)
+
+
+class SharedTrunk(nn.Module):
+    """One modality's trunk shared by a 10-D explicit head and a C-D implicit head (`ex_im_share`)."""
+
+    def __init__(self, input_size: int, hidden: Sequence[int], explicit_dim: int, n_classes: int, activation: str):
+        super().__init__()
+        # mlp() leaves its last layer linear; the trunk's last hidden layer needs its activation too.
+        self.trunk = nn.Sequential(*mlp([input_size, *hidden], activation=activation), activation_layer(activation))
+        self.explicit = nn.Linear(hidden[-1], explicit_dim)
+        self.implicit = nn.Linear(hidden[-1], n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shared = self.trunk(x)
+        return self.explicit(shared), self.implicit(shared)
+
+
+# -- the estimator ------------------------------------------------------------------------------
+DEFAULT_EPOCHS = 3
+
+
 class _DualSubspaceFamily(RetrievalMethod):
-    """Training loop, validation-based model selection and the CCA head shared by the four
-    variants; a variant says which nets it has (``_network_shapes``), how a batch is scored
-    (``_batch_losses``) and whether its outputs go through a linear CCA head (``_uses_cca_head``).
+    """Training loop, validation-based model selection and the CCA fusion shared by the four
+    variants; a variant fixes its loss weights (``_corr_weight``, ``_alpha``) and its networks
+    (``_network_class``).
 
     Learned attributes: ``classes_``, ``device_`` (the device actually used), ``audio_scaler_`` /
-    ``visual_scaler_`` (input z-scoring), ``networks_`` (an ``nn.ModuleDict``, best epoch's
-    weights), ``output_scalers_`` and ``cca_`` (the retrieval head; None for `implicit` without
-    CCA), ``history_`` (one dict per epoch: ``epoch``, ``total``, ``corr``, ``dis``, ``cons`` —
-    averages over the epoch's training batches, 0.0 for terms a variant does not use — and
-    ``val_map`` when a validation split exists), ``best_epoch_``, ``epoch_seconds_`` and
-    ``n_skipped_batches_``.
+    ``visual_scaler_`` (input z-scoring), ``networks_`` (``nn.ModuleDict`` with ``audio`` and
+    ``visual``, best epoch's weights), ``output_scalers_`` and ``cca_`` (the fusion head),
+    ``history_`` (one dict per epoch: ``epoch``, ``steps`` (cumulative), ``total``, ``corr``,
+    ``dis``, ``cons`` — unweighted averages over the epoch's batches —, ``grad_corr``,
+    ``grad_dis``, ``grad_cons`` — norms of each weighted term's gradient on the outputs, on the
+    epoch's last batch — and ``val_map`` on validated epochs), ``best_epoch_``, ``n_steps_``,
+    ``epoch_seconds_`` and ``n_skipped_batches_``.
     """
 
-    _uses_cca_head = True
+    _network_class: type[nn.Module] = SeparateNets
 
     def __init__(
         self,
-        audio_hidden: Sequence[int],
-        visual_hidden: Sequence[int],
-        activation: str,
-        optimizer: str,
-        learning_rate: float,
-        momentum: float,
-        weight_decay: float,
-        batch_size: int,
-        epochs: int,
-        validation_fraction: float,
-        patience: int | None,
-        validation_reference_pairs: int,
-        corr_reg: float,
-        cca_components: int,
-        cca_reg: float,
-        random_state: int | None,
-        device: str,
+        explicit_dim: int = 10,
+        alpha: float = 0.01,
+        beta: float = 0.001,
+        cons_normalized: bool = True,
+        audio_hidden: Sequence[int] = (1024, 1024),
+        visual_hidden: Sequence[int] = (1024, 2048),
+        activation: str = "relu",
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        batch_size: int = 800,
+        epochs: int = DEFAULT_EPOCHS,
+        validation_fraction: float = 0.1,
+        validation_interval: int = 1,
+        patience: int | None = 5,
+        validation_reference_pairs: int = 2048,
+        corr_reg: float = 1e-4,
+        cca_components: int = 10,
+        cca_reg: float = 1e-4,
+        random_state: int | None = 0,
+        device: str = "auto",
     ):
         super().__init__(random_state=random_state)
+        self.explicit_dim = explicit_dim
+        self.alpha = alpha
+        self.beta = beta
+        self.cons_normalized = cons_normalized
         self.audio_hidden = audio_hidden
         self.visual_hidden = visual_hidden
         self.activation = activation
@@ -191,6 +251,7 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.batch_size = batch_size
         self.epochs = epochs
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.patience = patience
         self.validation_reference_pairs = validation_reference_pairs
         self.corr_reg = corr_reg
@@ -198,13 +259,19 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.cca_reg = cca_reg
         self.device = device
 
-    # -- what a variant defines ---------------------------------------------------------------
-    def _network_shapes(self, n_classes: int) -> dict[str, tuple[str, int]]:
-        """Net name → (modality, output size); audio nets are listed before visual ones."""
-        raise NotImplementedError
+    # -- the loss weights of a variant ----------------------------------------------------------
+    @property
+    def _corr_weight(self) -> float:
+        return 1.0
+
+    @property
+    def _alpha(self) -> float:
+        return self.alpha
 
     def _batch_losses(self, outputs: dict[str, torch.Tensor], onehot: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        return dual_subspace_losses(
+            outputs, onehot, self._corr_weight, self._alpha, self.beta, self.corr_reg, self.cons_normalized
+        )
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, audio, visual, labels) -> _DualSubspaceFamily:
@@ -212,6 +279,8 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.classes_, class_index = np.unique(labels, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("the dual-subspace model needs at least two classes")
+        if int(self.validation_interval) < 1:
+            raise ValueError(f"validation_interval must be ≥ 1, got {self.validation_interval}")
         generator = seed_everything(self.random_state)
         device = pick_device(self.device)
         self.device_ = str(device)
@@ -223,53 +292,56 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.visual_scaler_ = Standardizer().fit(visual[fit_rows])
         scaled_audio = self.audio_scaler_.transform(audio)
         scaled_visual = self.visual_scaler_.transform(visual)
-        fit_audio = to_tensor(scaled_audio[fit_rows], device)
-        fit_visual = to_tensor(scaled_visual[fit_rows], device)
+        # All pairs on the device once: batches are gathered there, never copied per step.
+        all_audio = to_tensor(scaled_audio, device)
+        all_visual = to_tensor(scaled_visual, device)
+        fit_index = torch.as_tensor(fit_rows, device=device)
+        fit_audio, fit_visual = all_audio[fit_index], all_visual[fit_index]
         fit_onehot = nn.functional.one_hot(torch.as_tensor(class_index[fit_rows], device=device), len(self.classes_)).float()
 
-        networks = self._build_networks(len(self.classes_)).to(device)
+        networks = self._build_networks(audio.shape[1], visual.shape[1], len(self.classes_)).to(device)
         optimizer = self._make_optimizer(networks.parameters())
         # Fixed training pairs on which the per-epoch validation head is fitted (cheaper than all).
-        reference_rows = fit_rows[: self.validation_reference_pairs]
+        reference_index = fit_index[: self.validation_reference_pairs]
+        validation_index = torch.as_tensor(validation_rows, device=device)
 
         self.history_ = []
         self.epoch_seconds_ = []
         self.n_skipped_batches_ = 0
+        self.n_steps_ = 0
         tracker = BestEpoch({"networks": networks})
         self.best_epoch_ = 0
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
-            record = self._train_one_epoch(networks, optimizer, fit_audio, fit_visual, fit_onehot, generator)
-            record["epoch"] = epoch
-            if len(validation_rows):
+            record = {"epoch": epoch, **self._train_one_epoch(networks, optimizer, fit_audio, fit_visual, fit_onehot, generator)}
+            record["steps"] = self.n_steps_
+            validated = len(validation_rows) and (epoch % int(self.validation_interval) == 0 or epoch == self.epochs)
+            if validated:
                 record["val_map"] = self._validation_map(
-                    networks, scaled_audio, scaled_visual, class_index, reference_rows, validation_rows
+                    networks, all_audio, all_visual, class_index, reference_index, validation_index
                 )
                 if tracker.update(epoch, record["val_map"]):
                     self.best_epoch_ = epoch
-            else:
+            elif not len(validation_rows):
                 self.best_epoch_ = epoch
             self.history_.append(record)
             self.epoch_seconds_.append(time.perf_counter() - started)
-            log.info("%s epoch %d: %s", self.name, epoch, {k: round(v, 4) for k, v in record.items()})
-            if self.patience is not None and len(validation_rows) and epoch - self.best_epoch_ >= self.patience:
+            log.info("%s epoch %d: %s", self.name, epoch, {k: round(v, 6) for k, v in record.items()})
+            if self.patience is not None and validated and epoch - self.best_epoch_ >= self.patience:
                 break
         tracker.restore()
         self.networks_ = networks.eval()
 
-        # The retrieval head is fitted on all training pairs with the selected weights.
-        audio_outputs = self._outputs(scaled_audio, "audio")
-        visual_outputs = self._outputs(scaled_visual, "visual")
+        # The fusion head is fitted on all training pairs with the selected weights.
+        audio_outputs, visual_outputs = self._outputs(all_audio, "audio"), self._outputs(all_visual, "visual")
         self.output_scalers_, self.cca_ = self._fit_head(audio_outputs, visual_outputs)
         return self
 
-    def _build_networks(self, n_classes: int) -> nn.ModuleDict:
-        networks = {}
-        for name, (modality, output_size) in self._network_shapes(n_classes).items():
-            input_size = self.audio_scaler_.mean_.size if modality == "audio" else self.visual_scaler_.mean_.size
-            hidden = self.audio_hidden if modality == "audio" else self.visual_hidden
-            networks[name] = mlp([input_size, *hidden, output_size], activation=self.activation)
-        return nn.ModuleDict(networks)
+    def _build_networks(self, audio_size: int, visual_size: int, n_classes: int) -> nn.ModuleDict:
+        return nn.ModuleDict({
+            "audio": self._network_class(audio_size, self.audio_hidden, self.explicit_dim, n_classes, self.activation),
+            "visual": self._network_class(visual_size, self.visual_hidden, self.explicit_dim, n_classes, self.activation),
+        })  # fmt: skip
 
     def _make_optimizer(self, parameters) -> torch.optim.Optimizer:
         if self.optimizer == "adam":
@@ -278,43 +350,68 @@ class _DualSubspaceFamily(RetrievalMethod):
             return torch.optim.SGD(parameters, lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay)
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
 
-    def _forward(self, networks: nn.ModuleDict, audio: torch.Tensor, visual: torch.Tensor) -> dict[str, torch.Tensor]:
-        shapes = self._network_shapes(len(self.classes_))
-        return {name: net(audio if shapes[name][0] == "audio" else visual) for name, net in networks.items()}
+    @staticmethod
+    def _forward(networks: nn.ModuleDict, audio: torch.Tensor, visual: torch.Tensor) -> dict[str, torch.Tensor]:
+        explicit_audio, implicit_audio = networks["audio"](audio)
+        explicit_visual, implicit_visual = networks["visual"](visual)
+        return {"explicit_audio": explicit_audio, "implicit_audio": implicit_audio,
+                "explicit_visual": explicit_visual, "implicit_visual": implicit_visual}  # fmt: skip
 
     def _train_one_epoch(self, networks, optimizer, audio, visual, onehot, generator) -> dict[str, float]:
         networks.train()
-        sums = dict.fromkeys(LOSS_TERMS, 0.0)
+        sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=audio.device)
         n_used = 0
-        for batch in minibatches(len(audio), self.batch_size, generator):
+        batches = list(minibatches(len(audio), self.batch_size, generator))
+        gradient_norms = dict.fromkeys(GRADIENT_COLUMNS, float("nan"))
+        for index, batch in enumerate(batches):
             batch = batch.to(audio.device)
-            losses = self._batch_losses(self._forward(networks, audio[batch], visual[batch]), onehot[batch])
+            outputs = self._forward(networks, audio[batch], visual[batch])
+            losses = self._batch_losses(outputs, onehot[batch])
             if not torch.isfinite(losses["total"]):
                 self.n_skipped_batches_ += 1
                 log.warning("%s: skipped a batch with a non-finite loss", self.name)
                 continue
+            if index == len(batches) - 1:
+                gradient_norms = self._gradient_norms(losses["weighted"], outputs)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             optimizer.step()
-            for term in LOSS_TERMS:
-                sums[term] += float(losses[term].detach()) * len(batch)
+            self.n_steps_ += 1
+            sums += torch.stack([losses[term].detach().double() for term in LOSS_TERMS]) * len(batch)
             n_used += len(batch)
         if n_used == 0:
             raise RuntimeError(f"{self.name}: every batch of the epoch had a non-finite loss")
-        return {term: value / n_used for term, value in sums.items()}
+        means = (sums / n_used).tolist()
+        return {**dict(zip(LOSS_TERMS, means, strict=True)), **gradient_norms}
+
+    @staticmethod
+    def _gradient_norms(weighted: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> dict[str, float]:
+        """‖∂(weighted term)/∂(all four output blocks)‖₂ per term (the loss graph only, not the nets)."""
+        blocks = [outputs[name] for name in OUTPUT_BLOCKS]
+        norms = {}
+        for term, value in weighted.items():
+            if not value.requires_grad:
+                norms[f"grad_{term}"] = 0.0
+                continue
+            grads = torch.autograd.grad(value, blocks, retain_graph=True, allow_unused=True)
+            squares = [g.double().square().sum() for g in grads if g is not None]
+            norms[f"grad_{term}"] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+        return norms
 
     # -- outputs, head and validation ---------------------------------------------------------
-    def _outputs(self, scaled: np.ndarray, modality: str, networks: nn.ModuleDict | None = None) -> np.ndarray:
-        """Concatenated outputs of one modality's nets (explicit block first) on z-scored input."""
+    @torch.no_grad()
+    def _outputs(self, scaled: torch.Tensor, modality: str, networks: nn.ModuleDict | None = None,
+                 batch_size: int = 4096) -> np.ndarray:  # fmt: skip
+        """[explicit | implicit] outputs of one modality's nets on z-scored input (a device tensor)."""
         networks = self.networks_ if networks is None else networks
-        shapes = self._network_shapes(len(self.classes_))
-        device = torch.device(self.device_)
-        blocks = [predict_in_batches(net, scaled, device) for name, net in networks.items() if shapes[name][0] == modality]
-        return np.concatenate(blocks, axis=1)
+        net = networks[modality]
+        was_training = net.training
+        net.eval()
+        blocks = [torch.cat(net(scaled[start : start + batch_size]), dim=1) for start in range(0, len(scaled), batch_size)]
+        net.train(was_training)
+        return torch.cat(blocks).double().cpu().numpy()
 
     def _fit_head(self, audio_outputs: np.ndarray, visual_outputs: np.ndarray):
-        if not self._uses_cca_head:
-            return None, None
         scalers = (Standardizer().fit(audio_outputs), Standardizer().fit(visual_outputs))
         cca = LinearCCA(self.cca_components, self.cca_reg).fit(
             scalers[0].transform(audio_outputs), scalers[1].transform(visual_outputs)
@@ -322,34 +419,33 @@ class _DualSubspaceFamily(RetrievalMethod):
         return scalers, cca
 
     @staticmethod
-    def _apply_head(outputs: np.ndarray, scalers, cca: LinearCCA | None, modality: str) -> np.ndarray:
-        if cca is None:
-            return outputs
+    def _apply_head(outputs: np.ndarray, scalers, cca: LinearCCA, modality: str) -> np.ndarray:
         if modality == "audio":
             return cca.transform_x(scalers[0].transform(outputs))
         return cca.transform_y(scalers[1].transform(outputs))
 
-    def _validation_map(self, networks, scaled_audio, scaled_visual, class_index, reference_rows, validation_rows) -> float:
+    def _validation_map(self, networks, all_audio, all_visual, class_index, reference_index, validation_index) -> float:
         scalers, cca = self._fit_head(
-            self._outputs(scaled_audio[reference_rows], "audio", networks),
-            self._outputs(scaled_visual[reference_rows], "visual", networks),
+            self._outputs(all_audio[reference_index], "audio", networks),
+            self._outputs(all_visual[reference_index], "visual", networks),
         )
-        audio_embedding = self._apply_head(self._outputs(scaled_audio[validation_rows], "audio", networks), scalers, cca, "audio")
-        visual_embedding = self._apply_head(self._outputs(scaled_visual[validation_rows], "visual", networks), scalers, cca, "visual")
-        networks.train()
+        audio_embedding = self._apply_head(self._outputs(all_audio[validation_index], "audio", networks), scalers, cca, "audio")
+        visual_embedding = self._apply_head(self._outputs(all_visual[validation_index], "visual", networks), scalers, cca, "visual")
         # Ties in index order (tie_seed=None): real-valued scores rarely tie.
-        return validation_map(audio_embedding, visual_embedding, class_index[validation_rows], tie_seed=None)
+        return validation_map(audio_embedding, visual_embedding, class_index[validation_index.cpu().numpy()], tie_seed=None)
 
     # -- the retrieval contract ---------------------------------------------------------------
-    def embed_audio(self, audio: np.ndarray) -> np.ndarray:
+    def _embed(self, features: np.ndarray, modality: str) -> np.ndarray:
         self._check_fitted("networks_")
-        outputs = self._outputs(self.audio_scaler_.transform(audio), "audio")
-        return self._apply_head(outputs, self.output_scalers_, self.cca_, "audio")
+        scaler = self.audio_scaler_ if modality == "audio" else self.visual_scaler_
+        scaled = to_tensor(scaler.transform(features), torch.device(self.device_))
+        return self._apply_head(self._outputs(scaled, modality), self.output_scalers_, self.cca_, modality)
+
+    def embed_audio(self, audio: np.ndarray) -> np.ndarray:
+        return self._embed(audio, "audio")
 
     def embed_visual(self, visual: np.ndarray) -> np.ndarray:
-        self._check_fitted("networks_")
-        outputs = self._outputs(self.visual_scaler_.transform(visual), "visual")
-        return self._apply_head(outputs, self.output_scalers_, self.cca_, "visual")
+        return self._embed(visual, "visual")
 
     def n_parameters(self) -> int:
         """Number of network weights and biases (the linear CCA head is not counted)."""
@@ -358,198 +454,35 @@ class _DualSubspaceFamily(RetrievalMethod):
 
 
 # -- the four registered variants -------------------------------------------------------------
-DEFAULT_EPOCHS = 3
-
-
 @register("ours")
 class DualSubspace(_DualSubspaceFamily):
-    """`ours`: explicit (f, g; L_corr) + implicit (ψ, τ; L_dis) subspaces, L_cons between them,
-    fused by linear CCA; see the module docstring for the equations and defaults."""
-
-    def __init__(
-        self,
-        explicit_dim: int = 10,
-        alpha: float = 0.01,
-        beta: float = 0.001,
-        cons_normalized: bool = True,
-        audio_hidden: Sequence[int] = (1024, 1024),
-        visual_hidden: Sequence[int] = (1024, 2048),
-        activation: str = "relu",
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        batch_size: int = 800,
-        epochs: int = DEFAULT_EPOCHS,
-        validation_fraction: float = 0.1,
-        patience: int | None = 5,
-        validation_reference_pairs: int = 2048,
-        corr_reg: float = 1e-4,
-        cca_components: int = 10,
-        cca_reg: float = 1e-4,
-        random_state: int | None = 0,
-        device: str = "auto",
-    ):
-        super().__init__(
-            audio_hidden, visual_hidden, activation, optimizer, learning_rate, momentum, weight_decay,
-            batch_size, epochs, validation_fraction, patience, validation_reference_pairs, corr_reg,
-            cca_components, cca_reg, random_state, device,
-        )  # fmt: skip
-        self.explicit_dim = explicit_dim
-        self.alpha = alpha
-        self.beta = beta
-        self.cons_normalized = cons_normalized
-
-    def _network_shapes(self, n_classes):
-        return {
-            "explicit_audio": ("audio", self.explicit_dim),
-            "implicit_audio": ("audio", n_classes),
-            "explicit_visual": ("visual", self.explicit_dim),
-            "implicit_visual": ("visual", n_classes),
-        }
-
-    def _batch_losses(self, outputs, onehot):
-        return dual_subspace_losses(
-            outputs["explicit_audio"], outputs["explicit_visual"], outputs["implicit_audio"], outputs["implicit_visual"],
-            onehot, self.alpha, self.beta, self.corr_reg, self.cons_normalized,
-        )  # fmt: skip
+    """`ours`: explicit (f, g) + implicit (ψ, τ) subspaces, L = L_corr + α L_dis + β L_cons, fused
+    by linear CCA; see the module docstring for the equations and defaults."""
 
 
 @register("explicit")
-class ExplicitOnly(_DualSubspaceFamily):
-    """`explicit` ablation: f, g trained by L_corr alone (DCCA with the paper's nets), then linear
-    CCA to 10-D on the z-scored training outputs."""
+class ExplicitSpace(_DualSubspaceFamily):
+    """`explicit` (Table 4, Explicit-space): `ours` with α = 0, i.e. L = L_corr + β L_cons on the
+    same four nets, same fusion. ``alpha`` is accepted for a uniform config but ignored."""
 
-    def __init__(
-        self,
-        explicit_dim: int = 10,
-        audio_hidden: Sequence[int] = (1024, 1024),
-        visual_hidden: Sequence[int] = (1024, 2048),
-        activation: str = "relu",
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        batch_size: int = 800,
-        epochs: int = DEFAULT_EPOCHS,
-        validation_fraction: float = 0.1,
-        patience: int | None = 5,
-        validation_reference_pairs: int = 2048,
-        corr_reg: float = 1e-4,
-        cca_components: int = 10,
-        cca_reg: float = 1e-4,
-        random_state: int | None = 0,
-        device: str = "auto",
-    ):
-        super().__init__(
-            audio_hidden, visual_hidden, activation, optimizer, learning_rate, momentum, weight_decay,
-            batch_size, epochs, validation_fraction, patience, validation_reference_pairs, corr_reg,
-            cca_components, cca_reg, random_state, device,
-        )  # fmt: skip
-        self.explicit_dim = explicit_dim
-
-    def _network_shapes(self, n_classes):
-        return {"explicit_audio": ("audio", self.explicit_dim), "explicit_visual": ("visual", self.explicit_dim)}
-
-    def _batch_losses(self, outputs, onehot):
-        corr = dcca_loss(outputs["explicit_audio"], outputs["explicit_visual"], reg=self.corr_reg)
-        zero = torch.zeros((), dtype=corr.dtype, device=corr.device)
-        return {"total": corr, "corr": corr, "dis": zero, "cons": zero}
+    @property
+    def _alpha(self) -> float:
+        return 0.0
 
 
 @register("implicit")
-class ImplicitOnly(_DualSubspaceFamily):
-    """`implicit` ablation: ψ, τ trained by L_dis + β‖H_im^aᵀH_im^v‖² (the implicit cross term of
-    L_cons); retrieval by cosine on the C-dim outputs, or on a 10-D linear CCA of them when
-    ``cca_to_10d`` (Table 4 reports both)."""
-
-    def __init__(
-        self,
-        beta: float = 0.001,
-        cons_normalized: bool = True,
-        cca_to_10d: bool = False,
-        audio_hidden: Sequence[int] = (1024, 1024),
-        visual_hidden: Sequence[int] = (1024, 2048),
-        activation: str = "relu",
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        batch_size: int = 800,
-        epochs: int = DEFAULT_EPOCHS,
-        validation_fraction: float = 0.1,
-        patience: int | None = 5,
-        validation_reference_pairs: int = 2048,
-        corr_reg: float = 1e-4,
-        cca_components: int = 10,
-        cca_reg: float = 1e-4,
-        random_state: int | None = 0,
-        device: str = "auto",
-    ):
-        super().__init__(
-            audio_hidden, visual_hidden, activation, optimizer, learning_rate, momentum, weight_decay,
-            batch_size, epochs, validation_fraction, patience, validation_reference_pairs, corr_reg,
-            cca_components, cca_reg, random_state, device,
-        )  # fmt: skip
-        self.beta = beta
-        self.cons_normalized = cons_normalized
-        self.cca_to_10d = cca_to_10d
+class ImplicitSpace(_DualSubspaceFamily):
+    """`implicit` (Table 4, Implicit-space): L = α L_dis + β L_cons on the same four nets (no
+    L_corr), same fusion."""
 
     @property
-    def _uses_cca_head(self) -> bool:
-        return self.cca_to_10d
-
-    def _network_shapes(self, n_classes):
-        return {"implicit_audio": ("audio", n_classes), "implicit_visual": ("visual", n_classes)}
-
-    def _batch_losses(self, outputs, onehot):
-        dis = discriminative_loss(outputs["implicit_audio"], outputs["implicit_visual"], onehot)
-        cons = orthogonality_penalty(outputs["implicit_audio"], outputs["implicit_visual"], self.cons_normalized)
-        zero = torch.zeros((), dtype=dis.dtype, device=dis.device)
-        return {"total": dis + self.beta * cons, "corr": zero, "dis": dis, "cons": cons}
+    def _corr_weight(self) -> float:
+        return 0.0
 
 
 @register("ex_im_share")
 class ExplicitImplicitShared(_DualSubspaceFamily):
-    """`ex_im_share` ablation: one MLP per modality with C outputs serving both subspaces, trained
-    by L_corr on its ``corr_top_k`` largest canonical correlations + α L_dis, then linear CCA to
-    10-D on the z-scored training outputs."""
+    """`ex_im_share` (Table 4, Ex-Im-share): one trunk per modality feeding the 10-D explicit and
+    the C-D implicit head, the full loss L = L_corr + α L_dis + β L_cons, same fusion."""
 
-    def __init__(
-        self,
-        alpha: float = 0.01,
-        corr_top_k: int = 10,
-        audio_hidden: Sequence[int] = (1024, 1024),
-        visual_hidden: Sequence[int] = (1024, 2048),
-        activation: str = "relu",
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        batch_size: int = 800,
-        epochs: int = DEFAULT_EPOCHS,
-        validation_fraction: float = 0.1,
-        patience: int | None = 5,
-        validation_reference_pairs: int = 2048,
-        corr_reg: float = 1e-4,
-        cca_components: int = 10,
-        cca_reg: float = 1e-4,
-        random_state: int | None = 0,
-        device: str = "auto",
-    ):
-        super().__init__(
-            audio_hidden, visual_hidden, activation, optimizer, learning_rate, momentum, weight_decay,
-            batch_size, epochs, validation_fraction, patience, validation_reference_pairs, corr_reg,
-            cca_components, cca_reg, random_state, device,
-        )  # fmt: skip
-        self.alpha = alpha
-        self.corr_top_k = corr_top_k
-
-    def _network_shapes(self, n_classes):
-        return {"shared_audio": ("audio", n_classes), "shared_visual": ("visual", n_classes)}
-
-    def _batch_losses(self, outputs, onehot):
-        corr = dcca_loss(outputs["shared_audio"], outputs["shared_visual"], reg=self.corr_reg, top_k=self.corr_top_k)
-        dis = discriminative_loss(outputs["shared_audio"], outputs["shared_visual"], onehot)
-        zero = torch.zeros((), dtype=corr.dtype, device=corr.device)
-        return {"total": corr + self.alpha * dis, "corr": corr, "dis": dis, "cons": zero}
+    _network_class = SharedTrunk

@@ -81,16 +81,23 @@ def minibatches(n_items: int, batch_size: int, generator: torch.Generator, drop_
         yield order[start:end]
 
 
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+def activation_layer(activation: str) -> nn.Module:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    return ACTIVATIONS[activation]()
+
+
 def mlp(sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0) -> nn.Sequential:
     """Fully connected net: hidden layers with ``activation`` (and dropout), linear output layer."""
-    activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-    if activation not in activations:
-        raise ValueError(f"activation must be one of {sorted(activations)}, got {activation!r}")
+    activation_layer(activation)  # validates the name before any layer is built
     layers: list[nn.Module] = []
     for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
         if index < len(sizes) - 2:
-            layers.append(activations[activation]())
+            layers.append(activation_layer(activation))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

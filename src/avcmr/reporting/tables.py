@@ -5,17 +5,23 @@
   pairing each test query (both directions) with its AP averaged over seeds.
 - Table 3: training cost: median fit seconds over seeds, device, number of learned parameters.
 - Table 4: the ablation (random, explicit, implicit, ex_im_share, ours), as Table 2 without test.
+
+Every row of Tables 2–4 also says how the method was trained: its budget (``paper`` or ``quick``,
+see ``avcmr.methods.budgets``), the epochs and optimiser steps actually run (medians over seeds)
+and the device. For a dataset compared with the paper (vegas, ave, or ``paper_reference``), the
+paper's own values stand beside ours (``avcmr.reporting.paper_numbers``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
 from avcmr.io.parquet import atomic_path, read_metadata, read_table
+from avcmr.reporting import paper_numbers
 
 TABLE2_METHODS = ("random", "random_pca", "cca", "cca_nipals", "kcca", "dcca", "c_cca", "c_dcca", "ugach",
                   "agah", "ucal", "acmr", "dscmr", "tnn_c_cca", "ours")
@@ -42,7 +48,9 @@ def map_by_seed(per_query: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-MAP_COLUMNS = ["method", "seed", "map_a2v", "map_v2a", "map_avg", "n_train", "n_test", "fit_seconds", "device"]
+MAP_COLUMNS = ["method", "seed", "map_a2v", "map_v2a", "map_avg", "n_train", "n_test", "fit_seconds", "device",
+               "budget", "epochs_run", "steps_run"]
+TRAINING_DEFAULTS = {"budget": "unrecorded", "epochs_run": 0, "steps_run": 0}
 
 
 def chance_level(eval_path) -> float:
@@ -56,6 +64,7 @@ def chance_level(eval_path) -> float:
 def map_table(eval_paths: Sequence[str]) -> pd.DataFrame:
     """One row per (method, seed), in the order given: MAP both ways, sizes, fit time, device."""
     per_query, summaries = load_evaluations(eval_paths)
+    summaries = with_training_columns(summaries)
     by_seed = map_by_seed(per_query).reset_index()
     table = summaries.merge(by_seed, on=["method", "seed"]).rename(
         columns={"a2v": "map_a2v", "v2a": "map_v2a", "avg": "map_avg"})
@@ -69,10 +78,36 @@ def _ordered(methods: Sequence[str], available) -> list[str]:
     return known + sorted(set(available) - set(methods))
 
 
-def accuracy_table(per_query: pd.DataFrame, methods: Sequence[str], with_test: bool) -> pd.DataFrame:
+def with_training_columns(summaries: pd.DataFrame) -> pd.DataFrame:
+    """Summaries with budget / epochs / steps columns (evaluations written before budgets existed
+    say ``unrecorded``)."""
+    summaries = summaries.copy()
+    for column, default in TRAINING_DEFAULTS.items():
+        summaries[column] = summaries[column].fillna(default) if column in summaries else default
+    return summaries
+
+
+def training_table(summaries: pd.DataFrame) -> pd.DataFrame:
+    """Per method: budget label(s), median epochs and steps actually run, device(s)."""
+    grouped = with_training_columns(summaries).groupby("method")
+    return pd.DataFrame({
+        "budget": grouped["budget"].agg(lambda labels: "; ".join(sorted(set(labels)))),
+        "epochs": grouped["epochs_run"].median(),
+        "steps": grouped["steps_run"].median(),
+        "device": grouped["device"].agg(lambda devices: ",".join(sorted(set(devices)))),
+    })
+
+
+def accuracy_table(per_query: pd.DataFrame, methods: Sequence[str], with_test: bool,
+                   summaries: pd.DataFrame | None = None, reference: str | None = None,
+                   paper_table: Mapping[str, Mapping[str, tuple]] | None = None) -> pd.DataFrame:
+    """MAP mean ± std per method; with ``summaries`` the training columns; with ``reference`` (vegas
+    or ave) and ``paper_table`` (``paper_numbers.TABLE2`` or ``TABLE4``) the paper's values."""
     by_seed = map_by_seed(per_query)
     grouped = by_seed.groupby(level="method")
     mean, std = grouped.mean(), grouped.std(ddof=0)
+    training = training_table(summaries) if summaries is not None else None
+    published = (paper_table or {}).get(reference, {}) if reference else {}
     rows = []
     for method in _ordered(methods, mean.index):
         row = {"method": method, "n_seeds": int(grouped.size()[method])}
@@ -81,6 +116,11 @@ def accuracy_table(per_query: pd.DataFrame, methods: Sequence[str], with_test: b
             row[f"map_{direction}_std"] = std.loc[method, direction]
         if with_test:
             row["p_value_vs_ours"] = paired_test(per_query, REFERENCE_METHOD, method)
+        if training is not None:
+            row.update(training.loc[method].to_dict())
+        if reference:
+            values = published.get(method, (np.nan,) * 3)
+            row.update({f"paper_{reference}_{d}": v for d, v in zip(("a2v", "v2a", "avg"), values, strict=True)})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -97,14 +137,18 @@ def paired_test(per_query: pd.DataFrame, reference: str, other: str) -> float:
     return float(wilcoxon(differences).pvalue)
 
 
-def cost_table(summaries: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+def cost_table(summaries: pd.DataFrame, methods: Sequence[str], reference: str | None = None) -> pd.DataFrame:
+    """Median fit seconds, device, parameters, budget, epochs and steps per method; with a VEGAS
+    reference also the paper's Table 3 minutes (the paper gives Table 3 for VEGAS only)."""
     grouped = summaries.groupby("method")
     table = pd.DataFrame({
         "fit_seconds_median": grouped["fit_seconds"].median(),
-        "device": grouped["device"].agg(lambda devices: ",".join(sorted(set(devices)))),
         "n_parameters": grouped["n_parameters"].max(),
         "n_seeds": grouped.size(),
-    })
+    }).join(training_table(summaries))
+    if reference is not None:
+        minutes = paper_numbers.TABLE3_MINUTES.get(reference, {})
+        table[f"paper_{reference}_minutes"] = [minutes.get(method, np.nan) for method in table.index]
     return table.loc[_ordered(methods, table.index)].reset_index(names="method")
 
 
@@ -112,28 +156,65 @@ def _mean_std(row: pd.Series, direction: str) -> str:
     return f"{row[f'map_{direction}_mean']:.3f} ± {row[f'map_{direction}_std']:.3f}"
 
 
+def _paper_columns(table: pd.DataFrame) -> list[str]:
+    return [column for column in table.columns if column.startswith("paper_")]
+
+
+def _number(value, digits: int = 3) -> str:
+    return "—" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _training_cells(row: pd.Series) -> list[str]:
+    return [str(row["budget"]), f"{row['epochs']:g}", f"{row['steps']:g}", str(row["device"])]
+
+
 def accuracy_markdown(table: pd.DataFrame, title: str, header_lines: Sequence[str]) -> str:
     with_test = "p_value_vs_ours" in table
+    with_training = "budget" in table
+    paper = _paper_columns(table)
     lines = [f"# {title}", ""] + [f"{line}  " for line in header_lines] + [""]
     columns = ["method", "MAP a→v", "MAP v→a", "MAP avg", "seeds"] + (["p vs ours"] if with_test else [])
+    columns += ["budget", "epochs", "steps", "device"] if with_training else []
+    columns += [f"paper {c.split('_', 2)[1].upper()} {c.rsplit('_', 1)[1].replace('2', '→')}" for c in paper]
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in table.iterrows():
         cells = [row["method"], _mean_std(row, "a2v"), _mean_std(row, "v2a"), _mean_std(row, "avg"),
                  str(row["n_seeds"])]
         if with_test:
             cells.append("—" if np.isnan(row["p_value_vs_ours"]) else f"{row['p_value_vs_ours']:.2g}")
+        if with_training:
+            cells += _training_cells(row)
+        cells += [_number(row[c]) for c in paper]
         lines.append("| " + " | ".join(cells) + " |")
     if with_test:
         lines += ["", f"p: {SIGNIFICANCE_TEST}."]
+    if with_training:
+        lines += ["", BUDGET_NOTE]
+    if paper:
+        lines += ["", PAPER_NOTE]
     return "\n".join(lines) + "\n"
 
 
+BUDGET_NOTE = ("budget: paper = each method's published schedule; quick = a CPU-sized number of optimiser "
+               "steps (avcmr.methods.budgets). epochs / steps: medians over seeds of what actually ran "
+               "(early stopping may end a run before its budget).")
+PAPER_NOTE = "paper: the values the paper publishes (never used to tune anything here)."
+
+
 def cost_markdown(table: pd.DataFrame, header_lines: Sequence[str]) -> str:
+    paper = _paper_columns(table)
     lines = ["# Table 3: training time", ""] + [f"{line}  " for line in header_lines] + [""]
-    lines += ["| method | fit seconds (median) | device | parameters | seeds |", "|---|---|---|---|---|"]
+    columns = ["method", "fit seconds (median)", "fit minutes", "budget", "epochs", "steps", "device",
+               "parameters", "seeds"] + ["paper minutes (GPU)" for _ in paper]
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in table.iterrows():
-        lines.append(f"| {row['method']} | {row['fit_seconds_median']:.2f} | {row['device']} | "
-                     f"{int(row['n_parameters']):,} | {int(row['n_seeds'])} |")
+        cells = [row["method"], f"{row['fit_seconds_median']:.2f}", f"{row['fit_seconds_median'] / 60:.2f}",
+                 *_training_cells(row), f"{int(row['n_parameters']):,}", str(int(row["n_seeds"]))]
+        cells += [_number(row[c], 2) for c in paper]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", BUDGET_NOTE]
+    if paper:
+        lines += ["", PAPER_NOTE]
     return "\n".join(lines) + "\n"
 
 
@@ -148,17 +229,18 @@ def write_tsv(table: pd.DataFrame, path, header_lines: Sequence[str]) -> None:
         table.to_csv(handle, sep="\t", index=False, float_format="%.4f")
 
 
-def write_accuracy_tables(eval_paths, tsv_out, md_out, methods, title, with_test, header_lines) -> pd.DataFrame:
-    per_query, _ = load_evaluations(eval_paths)
-    table = accuracy_table(per_query, methods, with_test)
+def write_accuracy_tables(eval_paths, tsv_out, md_out, methods, title, with_test, header_lines,
+                          reference: str | None = None, paper_table=None) -> pd.DataFrame:
+    per_query, summaries = load_evaluations(eval_paths)
+    table = accuracy_table(per_query, methods, with_test, summaries, reference, paper_table)
     write_tsv(table, tsv_out, header_lines)
     write_text(md_out, accuracy_markdown(table, title, header_lines))
     return table
 
 
-def write_cost_tables(eval_paths, tsv_out, md_out, methods, header_lines) -> pd.DataFrame:
+def write_cost_tables(eval_paths, tsv_out, md_out, methods, header_lines, reference: str | None = None) -> pd.DataFrame:
     _, summaries = load_evaluations(eval_paths)
-    table = cost_table(summaries, methods)
+    table = cost_table(summaries, methods, reference)
     write_tsv(table, tsv_out, header_lines)
     write_text(md_out, cost_markdown(table, header_lines))
     return table

@@ -1,0 +1,76 @@
+"""Named training budgets: `paper` = the published schedules, `quick` = optimiser steps."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from avcmr.data.synthetic_features import make_synthetic_features, split_arrays
+from avcmr.methods.budgets import (
+    PAPER_SCHEDULES,
+    QUICK_STEPS,
+    resolve_budget,
+    steps_per_epoch,
+    training_summary,
+)
+from avcmr.methods.registry import available_methods, make_method, method_class
+
+CLOSED_FORM = {"random", "random_pca", "cca", "cca_nipals", "kcca", "c_cca"}
+
+
+def defaults(name):
+    return make_method(name, {}).get_params()
+
+
+def test_every_iterative_method_has_a_paper_schedule_and_quick_steps_with_real_parameters():
+    for name in available_methods():
+        if name in CLOSED_FORM:
+            assert resolve_budget(name, "paper", defaults(name), {}, 1000).label == "closed-form"
+            continue
+        assert name in PAPER_SCHEDULES and name in QUICK_STEPS, name
+        parameters = inspect.signature(method_class(name).__init__).parameters
+        assert set(PAPER_SCHEDULES[name]) <= set(parameters), name
+
+
+def test_paper_budget_is_the_published_schedule():
+    ours = resolve_budget("ours", "paper", defaults("ours"), {}, 22482)
+    # The paper: SGD, epochs 1–1,000 (Fig. 5); the whole schedule runs (no early stopping).
+    assert ours.params["optimizer"] == "sgd" and ours.params["epochs"] == 1000 and ours.params["patience"] is None
+    assert resolve_budget("dcca", "paper", defaults("dcca"), {}, 22482).params["epochs"] == 100
+    assert resolve_budget("agah", "paper", defaults("agah"), {}, 22482).params == {"epochs": 300, "batches_per_epoch": None}
+    assert resolve_budget("ugach", "paper", defaults("ugach"), {}, 22482).params["queries_per_epoch"] is None
+
+
+@pytest.mark.parametrize("name", sorted(QUICK_STEPS))
+def test_quick_budget_gives_a_small_and_a_large_dataset_the_same_number_of_steps(name):
+    if name not in available_methods():
+        pytest.skip(f"{name} not registered")
+    planned = {}
+    for n_train in (240, 22482):
+        budget = resolve_budget(name, "quick", defaults(name), {}, n_train)
+        per_epoch = steps_per_epoch(name, {**defaults(name), **budget.params}, n_train)
+        planned[n_train] = (budget.planned_steps, per_epoch)
+    for steps, per_epoch in planned.values():
+        # Whole epochs: within half an epoch of the budget, or one epoch when an epoch is longer.
+        assert abs(steps - QUICK_STEPS[name]) <= per_epoch / 2 or steps == per_epoch > QUICK_STEPS[name]
+
+
+def test_quick_budget_in_steps_runs_that_many_steps():
+    table = make_synthetic_features(n_clips=300, train_size=240, class_separation=3.0, random_state=0)
+    audio, visual, labels, *_ = split_arrays(table)
+    explicit = {"audio_hidden": [32], "visual_hidden": [32], "patience": None, "device": "cpu"}
+    budget = resolve_budget("ours", "quick", defaults("ours"), explicit, len(labels))
+    model = make_method("ours", {**budget.params, **explicit}).fit(audio, visual, labels)
+    # 216 fit pairs, one batch of 800: one step per epoch, so the 80 steps are 80 epochs.
+    assert budget.params == {"epochs": QUICK_STEPS["ours"]}
+    summary = training_summary("ours", model, budget, model.get_params(), len(labels))
+    assert summary["steps_run"] == model.n_steps_ == QUICK_STEPS["ours"] == summary["epochs_run"]
+    assert summary["budget"] == "quick"
+
+
+def test_explicit_config_wins_over_the_budget_and_the_label_says_so():
+    budget = resolve_budget("ours", "paper", defaults("ours"), {"optimizer": "adam", "epochs": 7}, 1000)
+    assert budget.label == "paper (config sets optimizer, epochs)"
+    with pytest.raises(ValueError, match="unknown training budget 'fast'"):
+        resolve_budget("ours", "fast", defaults("ours"), {}, 1000)
