@@ -2,12 +2,22 @@
 # Run: snakemake --cores 2 results/synthetic/map.tsv   (see README.md)
 from snakemake.utils import min_version, validate
 
+from avcmr.config import ConfigError, check_config_schema
+
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
 
 
+# A mistake in the config (unknown key, method or dataset name) stops the run here with one line
+# naming the key and what is allowed; Snakemake's validate() then fills in the schema's defaults.
+try:
+    check_config_schema(
+        config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
+    )
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
@@ -28,6 +38,7 @@ include: "workflow/rules/decode.smk"
 include: "workflow/rules/audio.smk"
 include: "workflow/rules/visual.smk"
 include: "workflow/rules/split.smk"
+include: "workflow/rules/feature_file.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"

@@ -29,7 +29,12 @@ from pathlib import Path
 from avcmr.data.synthetic_features import make_synthetic_features, write_feature_table
 from avcmr.io.parquet import read_metadata
 from avcmr.reporting.paper_numbers import TABLE2, TABLE4
-from avcmr.reporting.tables import TABLE2_METHODS, TABLE4_METHODS, write_accuracy_tables, write_cost_tables
+from avcmr.reporting.tables import (
+    TABLE2_METHODS,
+    TABLE4_METHODS,
+    write_accuracy_tables,
+    write_cost_tables,
+)
 from avcmr.stages import fit_and_evaluate
 
 MODELS = ["random", "cca", "kcca", "dcca", "c_cca", "c_dcca", "ugach", "agah", "ucal", "acmr", "dscmr",

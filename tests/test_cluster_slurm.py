@@ -145,11 +145,17 @@ def test_every_job_went_through_slurm_and_completed(slurm_run):
     singles = Counter(re.fullmatch(r"rule_(\w+?)_wildcards_\w+", c).group(1)
                       for c in jobs["Comment"] if c != group_comment)
     assert singles == {rule: n for rule, n in planned.items() if rule not in grouped and rule != "all"}
-    # Training went to the GPU partition with one GPU; everything else to the default partition.
-    training = jobs[jobs["Comment"].str.startswith("rule_fit_evaluate")]
-    assert set(training["Partition"]) == {"gpu"}
-    assert training["AllocTRES"].str.contains("gres/gpu=1").all()
-    assert set(jobs.loc[~jobs.index.isin(training.index), "Partition"]) == {"main"}
+    # Training of the torch methods went to the GPU partition with one GPU; everything else (cca and
+    # random training included) to the CPU partition, without a GPU.
+    from avcmr.methods.registry import uses_torch
+
+    torch_training = jobs[jobs["Comment"].map(
+        lambda c: bool(m := re.fullmatch(r"rule_fit_evaluate_wildcards_\w+?_(\w+)_\d+", c)) and uses_torch(m.group(1)))]
+    assert len(torch_training) == 2, jobs["Comment"]  # ours and explicit of the tiny config
+    assert set(torch_training["Partition"]) == {"gpu"}
+    assert torch_training["AllocTRES"].str.contains("gres/gpu=1").all()
+    others = jobs.loc[~jobs.index.isin(torch_training.index)]
+    assert set(others["Partition"]) == {"main"} and not others["AllocTRES"].str.contains("gpu").any()
 
 
 def test_declared_memory_covers_what_the_jobs_used(slurm_run):

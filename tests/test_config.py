@@ -1,10 +1,21 @@
+import re
+import subprocess
+import sys
+
 import pytest
 import yaml
 from conftest import REPO
 from snakemake.utils import validate
 
-from avcmr.config import ConfigError, check_dataset, dataset_settings
+from avcmr.config import (
+    ConfigError,
+    check_config_schema,
+    check_dataset,
+    check_method_params,
+    dataset_settings,
+)
 from avcmr.features.weights import MissingWeightsError, parse_weights, require_file
+from avcmr.methods import available_methods
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 
@@ -72,3 +83,84 @@ def test_missing_weights_file_error_names_path_and_source(tmp_path):
     message = str(error.value)
     assert str(tmp_path / "inception.h5") in message and "Keras applications" in message
     assert "\n" not in message
+
+
+# --- Strict config: typos stop the run with one line naming the key and what is allowed ----------
+
+
+
+def schema_method_names() -> list[str]:
+    return yaml.safe_load(open(SCHEMA))["definitions"]["method_name"]["enum"]
+
+
+def test_method_name_enum_equals_the_registry():
+    assert sorted(schema_method_names()) == available_methods()
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda c: c.update(featurez={"pca_dim": 8}), r"^unknown config key featurez; allowed here: .*\bfeatures\b"),
+        (lambda c: c["datasets"]["synthetic"].update(featurez={}),
+         r"^unknown config key datasets\.synthetic\.featurez; allowed here: .*\bfeatures\b.*\bkind\b"),
+        (lambda c: c["evaluation"].update(methods=["cca", "ccca"]),
+         r"^config key evaluation\.methods\.1: 'ccca' is not allowed; allowed: acmr, .*\bcca\b"),
+        (lambda c: c["method_params"].update(ccca={}), r"^config key method_params\.ccca: unknown method; allowed: acmr"),
+        (lambda c: c["datasets"].update({"my data": c["datasets"]["synthetic"]}),
+         r"^config key datasets: name 'my data' is not allowed; names must match"),
+    ],
+    ids=["top-level featurez", "dataset featurez", "methods ccca", "method_params ccca", "dataset name"],
+)
+def test_schema_typos_give_one_line_naming_the_key_and_the_allowed_values(edit, expected):
+    config = load_default()
+    edit(config)
+    with pytest.raises(ConfigError) as error:
+        check_config_schema(config, SCHEMA)
+    assert "\n" not in str(error.value) and re.search(expected, str(error.value)), str(error.value)
+
+
+def test_unknown_method_parameter_names_the_key_and_the_constructor_arguments():
+    config = load_default()
+    config["method_params"]["cca"] = {"n_componentz": 3}
+    with pytest.raises(ConfigError) as error:
+        check_method_params(config)
+    message = str(error.value)
+    assert message.startswith("config key method_params.cca.n_componentz: cca has no parameter 'n_componentz'; "
+                              "allowed: n_components, ")
+    assert "\n" not in message and "random_state" not in message
+    config = load_default()
+    config["datasets"]["synthetic"]["method_params"] = {"ours": {"epochz": 3}}
+    with pytest.raises(ConfigError, match=r"^config key datasets\.synthetic\.method_params\.ours\.epochz: "):
+        check_method_params(config)
+
+
+def test_budget_and_every_constructor_argument_pass():
+    config = load_default()
+    config["method_params"]["cca"] = {"n_components": 3, "reg": 0.1, "budget": "paper"}
+    config["datasets"]["synthetic"]["method_params"] = {"dcca": {"budget": "quick", "epochs": 2}}
+    check_method_params(config)
+    check_config_schema(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda c: c.update(featurez={"pca_dim": 8}), "unknown config key featurez; allowed here: "),
+        (lambda c: c["evaluation"].update(methods=["ccca"]), "config key evaluation.methods.0: 'ccca' is not allowed; "),
+        (lambda c: c["method_params"].update(cca={"n_componentz": 3}),
+         "config key method_params.cca.n_componentz: cca has no parameter 'n_componentz'; allowed: n_components"),
+    ],
+    ids=["featurez", "ccca", "n_componentz"],
+)
+def test_snakemake_stops_before_any_job_with_the_one_line(edit, expected, tmp_path):
+    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
+    edit(config)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "results/tiny/map.tsv"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if expected in line]
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert not (tmp_path / "results").exists() and "Select jobs to execute" not in result.stderr

@@ -10,7 +10,7 @@ from easy_features import average_map, make_easy_features
 from avcmr.methods import NotFittedError, method_class
 from avcmr.methods.dcca import DeepCCA, l2_penalty
 from avcmr.methods.losses import canonical_correlations
-from avcmr.methods.model_selection import stratified_validation_split
+from avcmr.methods.model_selection import stratified_validation_split, unstratified_validation_split
 from avcmr.methods.torch_utils import mlp, to_tensor, torch_threads
 
 # A narrower tower than the paper's 3 × 1024 keeps the test fast; the default is checked below.
@@ -79,7 +79,9 @@ def test_best_validation_epoch_is_restored(easy, fitted):
     best = min(history, key=lambda record: record["val_loss"])
     assert fitted.best_epoch_ == best["epoch"]
     # Recompute the validation loss with the restored networks.
-    _, validation = stratified_validation_split(easy["labels_train"], 0.1, seed=0)
+    # DCCA is unsupervised: its validation pairs are an unstratified, uncapped seeded draw.
+    _, validation = unstratified_validation_split(len(easy["labels_train"]), 0.1, 0, max_pairs=None)
+    assert len(validation) == 40
     audio = to_tensor(fitted.audio_scaler_.transform(easy["audio_train"][validation]), torch.device("cpu"))
     visual = to_tensor(fitted.visual_scaler_.transform(easy["visual_train"][validation]), torch.device("cpu"))
     with torch.no_grad():

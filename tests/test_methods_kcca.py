@@ -1,4 +1,5 @@
-"""`kcca`: the Nyström KCCA with m = n landmarks equals exact (full-kernel, dual) regularised KCCA."""
+"""`kcca`: the Nyström KCCA with m = n landmarks equals exact (full-kernel, dual) regularised KCCA;
+kernel width and ridge are chosen on an unstratified validation split; landmarks are capped."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import numpy as np
 import pytest
 from easy_features import average_map, make_easy_features
 from scipy.spatial.distance import cdist, pdist
+from scipy.stats import pearsonr
 
 from avcmr.methods import NotFittedError, method_class
 from avcmr.methods.kcca import KernelCCA, median_heuristic_gamma, rbf_kernel
+from avcmr.methods.model_selection import unstratified_validation_split
 
 
 def nonlinear_views(n: int, seed: int):
@@ -58,10 +61,15 @@ def assert_same_directions(left: np.ndarray, right: np.ndarray, tolerance: float
         assert abs(correlation) > 1 - tolerance, (component, correlation)
 
 
-def test_all_landmarks_equals_exact_kcca():
+# One grid point and no validation split: the plain KCCA of the given width and ridge.
+EXACT = {"max_landmark_fraction": 1.0, "gamma_scales": (1.0,), "validation_fraction": 0.0}
+
+
+@pytest.mark.parametrize("ridge", [1e-3, 0.1])
+def test_all_landmarks_equals_exact_kcca(ridge):
     audio, visual = nonlinear_views(140, seed=0)
     test_audio, test_visual = nonlinear_views(30, seed=1)
-    model = KernelCCA(n_components=4, n_landmarks=500).fit(audio, visual, np.zeros(140))
+    model = KernelCCA(n_components=4, n_landmarks=500, ridges=(ridge,), **EXACT).fit(audio, visual, np.zeros(140))
     assert len(model.landmark_index_) == 140  # clipped to n
     train_a, test_a = standardise(audio, test_audio)
     train_v, test_v = standardise(visual, test_visual)
@@ -81,8 +89,8 @@ def test_all_landmarks_equals_exact_kcca():
 
 def test_fewer_landmarks_approximate_the_exact_correlations():
     audio, visual = nonlinear_views(400, seed=4)
-    full = KernelCCA(n_components=2, n_landmarks=400).fit(audio, visual, np.zeros(400))
-    reduced = KernelCCA(n_components=2, n_landmarks=120).fit(audio, visual, np.zeros(400))
+    full = KernelCCA(n_components=2, n_landmarks=400, ridges=(1e-3,), **EXACT).fit(audio, visual, np.zeros(400))
+    reduced = KernelCCA(n_components=2, n_landmarks=120, ridges=(1e-3,), **EXACT).fit(audio, visual, np.zeros(400))
     assert reduced.projection_audio_.shape == (120, 2)
     np.testing.assert_allclose(reduced.correlations_, full.correlations_, atol=0.01)
 
@@ -104,7 +112,54 @@ def test_beats_random_and_is_deterministic():
     assert average_map(model, data) > chance + 0.3
     np.testing.assert_array_equal(model.embed_audio(data["audio_test"]), again.embed_audio(data["audio_test"]))
     assert model.embed_visual(data["visual_test"]).shape == (100, 10)
-    assert model.n_parameters() == 400 * (128 + 1024) + 2 * 400 * 10
+    # 400 training pairs: at most 400 / 5 = 80 landmarks, whatever n_landmarks allows.
+    assert len(model.landmark_index_) == 80
+    assert model.n_parameters() == 80 * (128 + 1024) + 2 * 80 * 10
+
+
+def held_out_correlation(audio_embedding: np.ndarray, visual_embedding: np.ndarray) -> float:
+    """Σ over components of the Pearson correlation of the two views' held-out projections."""
+    return sum(pearsonr(audio_embedding[:, k], visual_embedding[:, k])[0] for k in range(audio_embedding.shape[1]))
+
+
+def test_width_and_ridge_are_chosen_on_an_unstratified_validation_split():
+    audio, visual = nonlinear_views(300, seed=6)
+    test_audio, _ = nonlinear_views(20, seed=7)
+    labels = np.arange(300) % 3
+    grid = {"n_components": 3, "n_landmarks": 1000, "validation_fraction": 0.2}
+    # Grid order chosen so that the best point (measured: scale ¼, ridge 1e-3) is not the first one.
+    model = KernelCCA(gamma_scales=(4.0, 1.0, 0.25), ridges=(0.1, 1e-3), **grid).fit(audio, visual, labels)
+    fit_rows, validation_rows = unstratified_validation_split(300, 0.2, 0)
+    assert len(validation_rows) == 60
+    expected = {}
+    for scale in (0.25, 1.0, 4.0):
+        for ridge in (1e-3, 0.1):
+            single = KernelCCA(gamma_scales=(scale,), ridges=(ridge,), **{**grid, "validation_fraction": 0.0})
+            single.fit(audio[fit_rows], visual[fit_rows], labels[fit_rows])
+            expected[scale, ridge] = held_out_correlation(
+                single.embed_audio(audio[validation_rows]), single.embed_visual(visual[validation_rows])
+            )
+    recorded = {(row["gamma_scale"], row["ridge"]): row["val_total_correlation"] for row in model.history_}
+    assert recorded == pytest.approx(expected, rel=1e-9)
+    best = max(expected, key=expected.get)
+    assert (model.gamma_scale_, model.ridge_) == best and best != (4.0, 0.1)
+    assert [row["selected"] for row in model.history_].count(True) == 1
+    # Landmarks capped at a fifth of the pairs: 240 fit pairs → 48 during selection, 60 in the refit.
+    assert {row["n_landmarks"] for row in model.history_} == {48}
+    assert len(model.landmark_index_) == 60
+    # The chosen point is refitted on all 300 training pairs.
+    refit = KernelCCA(gamma_scales=(best[0],), ridges=(best[1],), **{**grid, "validation_fraction": 0.0})
+    refit.fit(audio, visual, labels)
+    np.testing.assert_allclose(model.embed_audio(test_audio), refit.embed_audio(test_audio), rtol=1e-9, atol=1e-12)
+    assert model.gamma_audio_ == pytest.approx(best[0] * refit.base_gamma_audio_)
+
+
+def test_bad_grids_are_refused():
+    audio, visual = nonlinear_views(50, seed=0)
+    with pytest.raises(ValueError, match="gamma_scales"):
+        KernelCCA(gamma_scales=(0.0, 1.0)).fit(audio, visual, np.zeros(50))
+    with pytest.raises(ValueError, match="max_landmark_fraction"):
+        KernelCCA(max_landmark_fraction=0.0).fit(audio, visual, np.zeros(50))
 
 
 def test_use_before_fit_raises():

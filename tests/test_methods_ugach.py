@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 from easy_features_adversarial import average_map, chance_map, hamming_distance
 
+from avcmr.methods import make_method
 from avcmr.methods.base import NotFittedError, cosine_similarity
 from avcmr.methods.ugach import (
     UGACH,
@@ -80,8 +83,19 @@ def test_codes_are_pm1_and_similarity_is_negative_hamming(fitted, adversarial_ea
 
 
 def test_real_valued_outputs_rank_by_cosine(fitted, adversarial_easy):
-    real = UGACH(random_state=0, output="real", **FAST).fit(
+    # The `ugach_real` row: UGACH with ``output`` fixed to "real" (not a parameter of the row).
+    real = make_method("ugach_real", FAST, random_state=0).fit(
         adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train
+    )
+    assert isinstance(real, UGACH) and real.name == "ugach_real" and real.output == "real"
+    assert "output" not in real.get_params() and "hidden_dim" in real.get_params()
+    with pytest.raises(ValueError, match="output"):
+        make_method("ugach_real", {"output": "codes"})
+    # Fitted models are saved with joblib: the variant class must pickle by name.
+    restored = pickle.loads(pickle.dumps(real))
+    assert type(restored).__name__ == "UGACHReal" and restored.name == "ugach_real"
+    np.testing.assert_array_equal(
+        restored.embed_audio(adversarial_easy.audio_test), real.embed_audio(adversarial_easy.audio_test)
     )
     assert real.similarity_kind == "cosine"
     real_a, real_v = real.embed_audio(adversarial_easy.audio_test), real.embed_visual(adversarial_easy.visual_test)

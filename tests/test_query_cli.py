@@ -8,6 +8,8 @@ fast. The retrieval test queries a clip of the tiny end-to-end run (slow).
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -179,3 +181,49 @@ def test_query_features_equal_the_workflow_features(tiny_run, monkeypatch):
     lines = result.stdout.strip().splitlines()
     assert lines[0].split() == ["rank", "clip_id", "label", "score"] and len(lines) == 5
     assert "WARNING" in result.stderr and "RANDOM backbone weights" in result.stderr
+
+
+# --- the default results folder and a quiet console -------------------------------------------------
+
+
+def test_results_default_to_the_only_folder_with_models(capsys, model_folder, media, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    silent = str(media / "silent.mp4")
+    code, _, err = run_cli(capsys, "query", silent)
+    assert code == 2 and err.count("\n") == 1 and "no trained model under" in err and "--results" in err
+    (tmp_path / "results/empty/models").mkdir(parents=True)  # a dataset folder without models does not count
+    shutil.copytree(model_folder, tmp_path / "results/unit")
+    # It says which folder it picked, then the query goes on with it (here to the media check).
+    code, _, err = run_cli(capsys, "query", silent)
+    assert code == 2
+    assert err.splitlines() == [
+        "# results: results/unit (the only results folder here with trained models; choose another with --results)",
+        f"avcmr query: error: {silent}: no audio track (an audio query needs one; use --by visual to query with "
+        "the pictures)"]
+    shutil.copytree(model_folder, tmp_path / "results/other")
+    code, out, err = run_cli(capsys, "query", silent)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "several results folders have trained models (results/other, results/unit): choose one with --results" in err
+    code, _, err = run_cli(capsys, "query", silent, "--results", "results/other")  # an explicit choice still works
+    assert code == 2 and "# results:" not in err and "no audio track" in err
+
+
+@pytest.mark.slow
+def test_query_prints_no_backend_noise_unless_verbose(model_folder, media, tmp_path):
+    """A real audio query (VGGish on TensorFlow): stderr holds only our own '# ' lines; --verbose adds
+    the steps' timings and lets TensorFlow speak."""
+    shutil.copytree(model_folder, tmp_path / "results/unit")
+    command = [sys.executable, "-m", "avcmr.cli", "query", str(media / "tone.wav"), "-k", "2"]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_CPP")}
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert quiet.stderr.splitlines()[0].startswith("# results: results/unit")
+    assert all(line.startswith("# ") for line in quiet.stderr.splitlines()), quiet.stderr
+    assert quiet.stdout.splitlines()[0].split() == ["rank", "clip_id", "label", "score"]
+    verbose = subprocess.run(command + ["--verbose"], capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                             env=env)
+    assert verbose.returncode == 0, verbose.stderr[-2000:]
+    steps = [line for line in verbose.stderr.splitlines() if " avcmr.query: " in line]
+    assert [re.search(r"avcmr\.query: (model|\S+ decoded|audio features computed) ", line).group(1)
+            for line in steps] == ["model", f"{media / 'tone.wav'} decoded", "audio features computed"]
+    assert verbose.stdout == quiet.stdout

@@ -38,7 +38,8 @@ def evaluations(tmp_path, rng):
                                 rng.uniform(0.6, 1.0, 40), rng.uniform(0.5, 0.9, 40), 2.0 + seed, 500,
                                 {"budget": "quick", "epochs_run": 3 + seed, "steps_run": 30 + 10 * seed}))
         paths.append(write_eval(tmp_path / f"cca_{seed}.parquet", "cca", seed,
-                                rng.uniform(0.2, 0.6, 40), rng.uniform(0.2, 0.6, 40), 0.5, 50))
+                                rng.uniform(0.2, 0.6, 40), rng.uniform(0.2, 0.6, 40), 0.5, 50,
+                                {"simplifications": "closed form (a note the table must print)"}))
     return paths
 
 
@@ -97,6 +98,7 @@ def test_the_papers_numbers_stand_beside_ours_for_a_reference_dataset(evaluation
     assert tuple(tsv.loc["ours", ["paper_vegas_a2v", "paper_vegas_v2a", "paper_vegas_avg"]]) == (0.797, 0.779, 0.788)
     assert tsv.loc["cca", "paper_vegas_avg"] == 0.330
     assert "paper VEGAS a→v" in (tmp_path / "t2.md").read_text()
+    assert "- cca: closed form (a note the table must print)" in (tmp_path / "t2.md").read_text()
     _, summaries = load_evaluations(evaluations)
     costs = cost_table(summaries, ["ours", "cca"], reference="vegas").set_index("method")
     assert costs.loc["ours", "paper_vegas_minutes"] == 8.36 and costs.loc["cca", "paper_vegas_minutes"] == 1.08

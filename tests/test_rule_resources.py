@@ -1,9 +1,10 @@
 """Every rule's threads and resources hold on a laptop and scale on a cluster.
 
 Read from Snakemake's own dry-run (the resources each job would get) for a synthetic dataset at
-VEGAS scale (28,103 clips): a job's memory grows with the shard size, never with the number of
-clips, and equals the bound its rule's comment states (``# Memory: A MB + B MB per clip of the
-shard`` or ``# Memory: A MB, fixed``); through ``--profile profiles/slurm`` the
+VEGAS scale (28,103 clips): a shard job's memory grows with the shard size, never with the number
+of clips, and equals the bound its rule's comment states (``# Memory: A MB + B MB per clip of the
+shard`` or ``# Memory: A MB, fixed``); the dataset-wide jobs (PCA, pooling, training, tables) declare what
+avcmr.resources computes from the dataset's size, which grows with it; through ``--profile profiles/slurm`` the
 cluster sees a few hundred jobs, not thousands.
 """
 
@@ -22,6 +23,10 @@ VEGAS_CLIPS = 28_103
 SHARD_SIZE = yaml.safe_load((REPO / "config/config.yaml").read_text())["features"]["shard_size"]
 LAPTOP_MB = 8_000  # a job must leave a quarter of an 8 GB laptop to the system
 MEMORY_COMMENT = re.compile(r"# Memory: (\d+) MB(?: \+ (\d+) MB per clip of the shard|, fixed)")
+# Dataset-wide jobs declare memory from the dataset's clip and test counts (avcmr.resources, checked
+# against measured peaks in test_memory_declarations.py): `mem_mb=mem_mb("<stage>")`.
+DATA_SIZED = re.compile(r'^        mem_mb=mem_mb\("\w+"\),$', re.MULTILINE)
+DATA_SIZED_COMMENT = re.compile(r"# Memory: [^\n]*(?:\n\s*#[^\n]*)*avcmr\.resources")
 # Rule files whose comments do not state the bound in this form yet (acquisition and weights
 # work in progress); their jobs are still checked for fitting a laptop and not growing with the data.
 BOUND_NOT_STATED_YET = {"acquire.smk", "weights.smk"}
@@ -117,7 +122,9 @@ def test_laptop_jobs_use_one_or_two_threads(laptop_jobs):
 
 def test_memory_bound_is_stated_in_every_rules_comment():
     for rule, block in rule_blocks(skip_files=BOUND_NOT_STATED_YET).items():
-        if "mem_mb=" in block:
+        if DATA_SIZED.search(block):
+            assert DATA_SIZED_COMMENT.search(block), f"rule {rule}: no '# Memory: ...' comment naming avcmr.resources"
+        elif "mem_mb=" in block:
             assert MEMORY_COMMENT.search(block), f"rule {rule}: no '# Memory: ...' comment stating the bound"
 
 
@@ -129,6 +136,10 @@ def test_memory_follows_the_shard_size_never_the_dataset_size(cluster_jobs, lapt
         for rule, values in small.items():
             if "mem_mb" not in blocks.get(rule, ""):
                 continue  # `all`
+            if DATA_SIZED.search(blocks[rule]):  # grows with the clips (per method for fit_evaluate)
+                assert min(int(v) for v in vegas[rule]) > max(int(v) for v in values), (rule, vegas[rule], values)
+                assert max(int(v) for v in values) <= 0.75 * LAPTOP_MB, f"{rule}: {values} MB does not fit a laptop"
+                continue
             assert len(values) == 1, f"{rule}: memory differs between jobs: {values}"
             mem_mb = int(next(iter(values)))
             if shard_size == SHARD_SIZE:  # same shard size, 28× the clips, SLURM profile: same memory
@@ -161,11 +172,20 @@ def test_the_cluster_sees_a_few_hundred_jobs_at_vegas_scale(cluster_jobs):
         job["rule"] for job in singles))
 
 
-def test_training_asks_the_gpu_partition_for_one_gpu(cluster_jobs):
+def test_only_torch_training_asks_for_a_gpu(cluster_jobs):
+    """One GPU for the torch methods' training jobs, none for the closed-form ones or any other job;
+    the plugin picks each job's partition from profiles/slurm/partitions.yaml by that request."""
+    from avcmr.methods.registry import uses_torch
+
     training_rules = {"fit_evaluate", "alpha_beta_point"}
     training = [job for job in cluster_jobs if job["rule"] in training_rules]
     assert training
-    for job in training:
-        assert job["resources"]["slurm_partition"] == "gpu" and job["resources"]["gpu"] == "1"
-        assert job["threads"] == 4
+    methods = {job["wildcards"].get("method", "ours"): job["resources"]["gpu"] for job in training}
+    assert methods == {method: str(int(uses_torch(method))) for method in methods}
+    assert {"cca", "random", "ours"} <= set(methods) and methods["cca"] == "0" and methods["ours"] == "1"
+    assert all(job["threads"] == 4 for job in training)
     assert not any("gpu" in job["resources"] for job in cluster_jobs if job["rule"] not in training_rules)
+    assert not any("slurm_partition" in job["resources"] for job in cluster_jobs)
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    partitions = yaml.safe_load((REPO / "profiles/slurm" / profile["slurm-partition-config"]).read_text())
+    assert {name: limits["max_gpu"] for name, limits in partitions["partitions"].items()} == {"main": 0, "gpu": 1}

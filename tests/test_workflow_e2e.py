@@ -64,7 +64,10 @@ def test_map_table_has_cca_clearly_above_random(tiny_run):
     workdir, _ = tiny_run
     header, table = read_map(workdir / "results/tiny/map.tsv")
     assert list(table.columns) == ["method", "seed", "map_a2v", "map_v2a", "map_avg", "n_train", "n_test",
-                                   "fit_seconds", "device"]
+                                   "fit_seconds", "device", "budget", "epochs_run", "steps_run"]
+    # The tiny config sets `epochs: 3` for ours: the quick budget's label says the config overrode it.
+    assert table.set_index("method").loc["ours", "budget"] == "quick (config sets epochs)"
+    assert table.set_index("method").loc["cca", "budget"] == "closed-form"
     rows = table.set_index("method")
     assert rows.loc["cca", "map_avg"] > rows.loc["random", "map_avg"] + 0.2
     assert (rows["n_train"] == 27).all() and (rows["n_test"] == 9).all()
@@ -87,6 +90,8 @@ def test_tables_2_3_4_list_the_configured_methods(tiny_run):
     assert table3.loc["ours", "n_parameters"] > table3.loc["cca", "n_parameters"] > 0
     history = read_table(workdir / "results/tiny/training/ours_seed0.parquet").to_pandas()
     assert list(history["epoch"]) == [1, 2, 3] and {"total", "corr", "dis", "cons"} <= set(history.columns)
+    assert {"grad_corr", "grad_dis", "grad_cons", "steps"} <= set(history.columns)
+    assert table2.loc["ours", "budget"] == "quick (config sets epochs)" and table2.loc["ours", "epochs"] == 3
     assert "Wilcoxon" in (workdir / "results/tiny/table2.md").read_text()
 
 

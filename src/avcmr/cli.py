@@ -1,5 +1,6 @@
 """The ``avcmr`` command: ``avcmr query`` (retrieval on your own clip) and ``avcmr methods``.
 
+    avcmr query my_clip.mp4                                        # the only results/<dataset> with models
     avcmr query my_clip.mp4 --results results/synthetic            # best trained model, test clips
     avcmr query dog.wav --model results/vegas/models/ours_seed0.joblib --candidates all -k 20 --json
     avcmr methods
@@ -12,9 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 
@@ -29,7 +34,8 @@ def _query_parser(subparsers) -> None:
     source = parser.add_argument_group("model (one of)")
     source.add_argument("--model", help="a model file results/<dataset>/models/<method>_seed<n>.joblib")
     source.add_argument("--results", metavar="DIR", help="a dataset's results folder (results/<dataset>): picks "
-                        "its model of --method/--seed (default: ours, else the best trained method by MAP)")
+                        "its model of --method/--seed (default: ours, else the best trained method by MAP). "
+                        "Default: the only folder results/<dataset> of the current directory with trained models")
     parser.add_argument("--method", help="with --results: the method's model to use")
     parser.add_argument("--seed", type=int, help="with --results: the training seed (default: the smallest)")
     parser.add_argument("--features", help="candidate features table (default: features.parquet of the model's "
@@ -41,6 +47,8 @@ def _query_parser(subparsers) -> None:
                              "audio items)")
     parser.add_argument("-k", "--top", type=int, default=10, dest="k", help="how many clips to list (default 10)")
     parser.add_argument("--json", action="store_true", help="print JSON (query facts + results) instead of a table")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show progress (timings of each step) and TensorFlow's own start-up messages")
     parser.set_defaults(handler=_run_query)
 
 
@@ -66,14 +74,36 @@ def _fail(command: str, message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _run_query(args) -> int:
-    # TensorFlow's start-up chatter would bury the answer.
+def quiet_backends(verbose: bool) -> None:
+    """Silence TensorFlow's and absl's start-up lines (they would bury the answer) unless ``verbose``.
+
+    Must run before TensorFlow is imported: its C++ logging reads TF_CPP_MIN_LOG_LEVEL once, at load.
+    A value the user set in the environment is kept.
+    """
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="# %(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+        return
+    # TF's C++ (absl) INFO and WARNING lines, "All log messages before absl::InitializeLog()" and
+    # the CPU-feature note included; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from avcmr.query import QueryInputError, run_query
+    # Python-side: TF's and absl's loggers and the Keras/TF deprecation warnings.
+    for name in ("tensorflow", "absl", "keras", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for module in ("tensorflow", "keras", "absl", "google.protobuf"):
+        warnings.filterwarnings("ignore", module=rf"{re.escape(module)}(\.|$)")
+
+
+def _run_query(args) -> int:
+    quiet_backends(args.verbose)
+    from avcmr.query import QueryInputError, default_results_dir, run_query
 
     if args.model and args.results:
         return _fail("query", "give either --model or --results, not both")
     try:
+        if args.model is None and args.results is None:
+            args.results = default_results_dir(Path.cwd())
+            print(f"# results: {args.results} (the only results folder here with trained models; choose "
+                  "another with --results)", file=sys.stderr)
         result = run_query(args.media, model_path=args.model, results_dir=args.results, method=args.method,
                            seed=args.seed, features_path=args.features, candidates=args.candidates,
                            query_modality=args.query_modality, k=args.k)

@@ -49,21 +49,44 @@ def config_hash(*parts: object) -> str:
 def check_dataset(settings: Mapping) -> None:
     """Refuse configurations that would give misleading results, with a one-line reason."""
     name = settings["name"]
-    if settings["kind"] != "synthetic" and uses_random_weights(settings["backbone_weights"]):
+    # A features dataset has no backbones: its features were extracted by the file's authors.
+    if settings["kind"] not in ("synthetic", "features") and uses_random_weights(settings["backbone_weights"]):
         if not settings.get("allow_random_weights", False):
             raise ConfigError(
                 f"dataset {name!r} ({settings['kind']}) is configured with random backbone weights "
                 f"({describe_weights(settings['backbone_weights'])}); set backbone_weights to the official "
                 "files (see README, 'Official weights'), or set allow_random_weights: true for a pipeline check"
             )
-    if settings["kind"] == "folder":
+    if settings["kind"] == "folder" and settings.get("archive"):  # root: where it is unpacked
+        if not settings.get("layout"):
+            raise ConfigError(f"dataset {name!r}: an archive needs a layout (e.g. 'VEGAS/{{label}}/videos/{{clip}}.mp4'; "
+                              "README, 'Release archives')")
+    elif settings["kind"] == "folder":
         root = settings.get("root")
         if not root or not Path(root).is_dir():
             raise ConfigError(f"dataset {name!r}: folder root {root!r} does not exist")
+    if settings["kind"] == "features":
+        check_feature_file(settings)
     if settings["kind"] == "synthetic":
         synthetic = settings.get("synthetic", {})
         if synthetic.get("min_duration_s", 2.0) > synthetic.get("max_duration_s", 10.0):
             raise ConfigError(f"dataset {name!r}: min_duration_s exceeds max_duration_s")
+
+
+def check_feature_file(settings: Mapping) -> None:
+    """A features dataset names a feature file that exists (its content is checked at import)."""
+    from avcmr.data.feature_file import FeatureFileError, FeatureFileSpec
+
+    name = settings["name"]
+    if not settings.get("feature_file"):
+        raise ConfigError(f"dataset {name!r} (features) has no feature_file: set feature_file.path (README, "
+                          "'Released feature files')")
+    try:
+        spec = FeatureFileSpec.from_config(name, settings["feature_file"])
+    except FeatureFileError as error:
+        raise ConfigError(str(error)) from None
+    if not Path(spec.path).is_file():
+        raise ConfigError(spec.missing_file_message())
 
 
 def n_synthetic_shards(settings: Mapping) -> int:
@@ -71,3 +94,89 @@ def n_synthetic_shards(settings: Mapping) -> int:
 
     n_clips = settings.get("synthetic", {}).get("n_clips", SyntheticSpec.n_clips)
     return math.ceil(n_clips / settings["features"]["shard_size"])
+
+
+# --- Strict config: one line per mistake, before any job runs ------------------------------------
+
+# Keys of method_params entries that are not constructor arguments: the training budget
+# (avcmr.methods.budgets) may be set per method.
+NON_CONSTRUCTOR_METHOD_KEYS = ("budget",)
+
+
+def _key_path(path) -> str:
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _schema_at(schema: Mapping, root: Mapping) -> Mapping:
+    """Follow a ``$ref`` of the config schema (``#/definitions/...``) to the schema it names."""
+    while "$ref" in schema:
+        node = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def schema_error_line(error, root_schema: Mapping) -> str:
+    """One line for a jsonschema error: the config key, what is wrong, and what is allowed."""
+    where = _key_path(error.absolute_path)
+    if "propertyNames" in error.relative_schema_path:  # a bad name of a dataset or a method
+        name = error.instance
+        if error.validator == "enum":
+            return (f"config key {where}.{name}: unknown method; allowed: "
+                    f"{', '.join(map(str, error.validator_value))}")
+        if error.validator == "pattern":
+            description = _schema_at(error.schema, root_schema).get("description", "")
+            return (f"config key {where}: name {name!r} is not allowed; names must match "
+                    f"{error.validator_value} ({description})")
+    schema = _schema_at(error.schema, root_schema)
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        keys = ", ".join(f"{where}.{key}" if error.absolute_path else key for key in unknown)
+        return f"unknown config key {keys}; allowed here: {', '.join(allowed)}"
+    if error.validator == "enum":
+        return (f"config key {where}: {error.instance!r} is not allowed; allowed: "
+                f"{', '.join(map(str, error.validator_value))}")
+    return f"config key {where}: {error.message.splitlines()[0]}"
+
+
+def check_config_schema(config: Mapping, schema_path: str | Path) -> None:
+    """Validate ``config`` against the workflow's schema; the first problem as one ConfigError line
+    (the shallowest key first: a typo in a section name before the errors inside it)."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(dict(config))
+    first = min(errors, key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))), default=None)
+    if first is not None:
+        raise ConfigError(schema_error_line(first, schema))
+
+
+def method_param_names(method: str) -> list[str]:
+    """The keyword arguments a method's constructor takes from the config (the seed comes from
+    evaluation.seeds, so ``random_state`` is not one of them)."""
+    from avcmr.methods.registry import method_class
+
+    return [name for name in method_class(method)._param_names() if name != "random_state"]
+
+
+def check_method_params(config: Mapping) -> None:
+    """Every ``method_params`` entry (global and per dataset) is a parameter of its method's
+    constructor (or ``budget``); otherwise one line naming the key and the allowed names."""
+    from avcmr.methods.registry import available_methods
+
+    sections = [("method_params", config.get("method_params") or {})]
+    sections += [(f"datasets.{name}.method_params", spec.get("method_params") or {})
+                 for name, spec in (config.get("datasets") or {}).items()]
+    known = available_methods()
+    for where, section in sections:
+        for method, params in section.items():
+            if method not in known:
+                raise ConfigError(f"config key {where}.{method}: unknown method; allowed: {', '.join(known)}")
+            allowed = method_param_names(method)
+            for key in params or {}:
+                if key not in allowed and key not in NON_CONSTRUCTOR_METHOD_KEYS:
+                    raise ConfigError(f"config key {where}.{method}.{key}: {method} has no parameter {key!r}; "
+                                      f"allowed: {', '.join(allowed + list(NON_CONSTRUCTOR_METHOD_KEYS))}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,24 @@ def find_model(results_dir, method: str | None = None, seed: int | None = None) 
     return models[(method, seed)]
 
 
+def default_results_dir(workdir) -> Path:
+    """The only folder ``results/<dataset>`` under ``workdir`` with trained models (relative to it
+    when ``workdir`` is the current directory); a one-line error when there is none or several."""
+    workdir = Path(workdir)
+    candidates = sorted(path.parent.parent for path in workdir.glob("results/*/models/*.joblib")
+                        if MODEL_NAME.match(path.name))
+    folders = sorted(set(candidates))
+    if not folders:
+        raise QueryInputError(f"no trained model under {workdir / 'results'}/*/models: run the workflow first "
+                              "(snakemake --cores N results/<dataset>/map.tsv), or give --results or --model")
+    if len(folders) > 1:
+        names = ", ".join(str(folder.relative_to(workdir)) for folder in folders)
+        raise QueryInputError(f"several results folders have trained models ({names}): choose one with "
+                              "--results")
+    folder = folders[0]
+    return folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
+
+
 def _best_method(results_dir: Path, models: Mapping) -> str:
     scores = {}
     for method, seed in models:
@@ -235,11 +254,16 @@ def run_query(media_path, *, model_path=None, results_dir=None, method: str | No
             raise QueryInputError("give --model FILE or --results results/<dataset>")
         model_path = find_model(results_dir, method, seed)
     model_path = Path(model_path)
+    started = time.perf_counter()
     try:
         model = load_model(model_path)
     except ModelFileError as error:
         raise QueryInputError(str(error)) from None
+    log.info("model %s loaded in %.2f s", model_path, time.perf_counter() - started)
+    started = time.perf_counter()
     decoded = decode_query(media_path, query_modality, model.header.get("features", {}))
+    log.info("%s decoded (%s, %.2f s) in %.2f s", media_path, query_modality, decoded.duration_s,
+             time.perf_counter() - started)
     # <workdir>/results/<dataset>/models/<file>: the dataset folder and the workflow folder.
     dataset_dir = model_path.resolve().parent.parent
     features_path = Path(features_path) if features_path is not None else dataset_dir / "features.parquet"
@@ -248,7 +272,9 @@ def run_query(media_path, *, model_path=None, results_dir=None, method: str | No
         raise QueryInputError(f"{features_path} has {pool['visual'].shape[1]}-D visual features, the model's PCA "
                               f"gives {model.pca.components_.shape[0]}-D: use the features of the model's dataset")
     roots = [Path.cwd(), dataset_dir.parent.parent]
+    started = time.perf_counter()
     vector = query_features(decoded, model, roots)
+    log.info("%s features computed in %.2f s (backbone loaded and run)", query_modality, time.perf_counter() - started)
     table = rank(model, vector, query_modality, pool, k)
     other = "visual" if query_modality == "audio" else "audio"
     info = {

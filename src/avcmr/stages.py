@@ -58,19 +58,24 @@ def synthesize_shard(spec_values: Mapping, shard: int, shard_size: int, media_di
 
 
 def index_folder_shard(listing: pd.DataFrame, clips_out, failures_out, provenance) -> None:
-    """Probe a user's clips (``<root>/<label>/<clip>.<ext>``); unreadable ones become failures."""
+    """Probe a user's clips (``<root>/<label>/<clip>.<ext>``); unreadable ones become failures, and
+    so do the archive members that unpacking refused (a non-empty ``refused`` column: the reason)."""
     from avcmr.media.ffmpeg_io import MediaError, probe
 
     failures = FailureLog("index")
     durations = []
     for row in listing.itertuples():
+        if getattr(row, "refused", ""):
+            failures.record(row.clip_id, row.refused)
+            durations.append(np.nan)
+            continue
         try:
             durations.append(probe(row.path).duration_s)
         except MediaError as error:
             failures.record(row.clip_id, error.reason)
             durations.append(np.nan)
     clips = listing.assign(duration_s=durations)
-    clips = clips[~clips["clip_id"].isin(failures.failed_ids)]
+    clips = clips.loc[~clips["clip_id"].isin(failures.failed_ids), schemas.CLIPS.names]
     write_table(pa.Table.from_pandas(clips, preserve_index=False), clips_out, schemas.CLIPS, provenance)
     failures.write(failures_out, provenance)
 
@@ -172,14 +177,15 @@ def logmel_shard(audio_path, out, failures_out, provenance) -> None:
     failures.write(failures_out, provenance)
 
 
-def _embed_per_clip(table: pa.Table, vectors: np.ndarray, embed, column: str, dim: int, stage: str,
-                    out, failures_out, provenance) -> None:
+def _embed_per_clip(table: pa.Table, vectors, embed, column: str, dim: int, stage: str,
+                    out, failures_out, provenance, n_inputs: int | None = None, weights_sha256=None) -> None:
     """Run ``embed`` over all rows at once, then drop clips whose outputs are not finite."""
     failures = FailureLog(stage)
     started = time.monotonic()
     embeddings = embed(vectors)
     elapsed = time.monotonic() - started
-    log.info("%s: %d inputs in %.1f s (%.1f/s)", stage, len(vectors), elapsed, len(vectors) / max(elapsed, 1e-9))
+    n_inputs = len(vectors) if n_inputs is None else n_inputs
+    log.info("%s: %d inputs in %.1f s (%.1f/s)", stage, n_inputs, elapsed, n_inputs / max(elapsed, 1e-9))
     clip_ids = np.asarray(table["clip_id"].to_pylist(), dtype=object)
     finite = np.isfinite(embeddings).all(axis=1)
     for clip_id in sorted(set(clip_ids[~finite])):
@@ -191,7 +197,8 @@ def _embed_per_clip(table: pa.Table, vectors: np.ndarray, embed, column: str, di
          column: vector_column(embeddings[keep])}
     )
     # Extractors expose the sha256 of the official files they loaded ({} for random weights).
-    weights_sha256 = getattr(getattr(embed, "__self__", None), "weights_sha256", {})
+    if weights_sha256 is None:
+        weights_sha256 = getattr(getattr(embed, "__self__", None), "weights_sha256", {})
     write_table(result, out, schema, provenance, weights_sha256=weights_sha256)
     failures.write(failures_out, provenance)
 
@@ -199,34 +206,51 @@ def _embed_per_clip(table: pa.Table, vectors: np.ndarray, embed, column: str, di
 def configure_tensorflow(threads: int) -> None:
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    except RuntimeError:  # TensorFlow already ran in this process (a test, a notebook): keep its pools
+        log.warning("TensorFlow is initialised already; its thread pools stay as they are (asked: %d)", threads)
 
 
 def vggish_shard(logmel_path, out, failures_out, backbone_weights: Mapping, batch_size: int,
-                 postprocess: bool, threads: int, provenance) -> None:
+                 postprocess: bool, threads: int, provenance, precision: str = "float32") -> None:
     configure_tensorflow(threads)
     from avcmr.features.vggish import VGGishExtractor
     from avcmr.features.weights import parse_weights
 
     table = read_table(logmel_path)
     patches = vectors_from_column(table["logmel"]).reshape(-1, 96, 64)
-    extractor = VGGishExtractor(parse_weights(dict(backbone_weights), "vggish"), batch_size, postprocess)
+    extractor = VGGishExtractor(parse_weights(dict(backbone_weights), "vggish"), batch_size, postprocess, precision)
     _embed_per_clip(table, patches, extractor.embed, "audio_128", 128, "vggish", out, failures_out, provenance)
 
 
 def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, batch_size: int,
-                    threads: int, provenance) -> None:
+                    threads: int, provenance, precision: str = "float32") -> None:
+    """InceptionV3 features of a shard's frames. The frames are turned from the table's bytes into
+    arrays one batch at a time, in a background thread while the previous batch is inferred, so
+    that the shard's frames are never all held as arrays (``embed_batches``)."""
     configure_tensorflow(threads)
     from avcmr.features.inception import InceptionExtractor
     from avcmr.features.weights import parse_weights
 
     table = read_table(frames_path)
     size = int(round((table.schema.field("rgb").type.byte_width / 3) ** 0.5))
-    frames = np.frombuffer(b"".join(table["rgb"].to_pylist()), dtype=np.uint8).reshape(-1, size, size, 3)
-    extractor = InceptionExtractor(parse_weights(dict(backbone_weights), "inception"), batch_size)
-    _embed_per_clip(table.drop_columns(["rgb"]), frames, extractor.embed, "visual_2048", 2048, "inception",
-                    out, failures_out, provenance)
+    rgb = table["rgb"].combine_chunks()
+
+    def frame_batches():
+        for start in range(0, len(rgb), batch_size):
+            chunk = rgb.slice(start, batch_size)
+            # A fixed-size binary column is one contiguous buffer: a view, no per-frame copies.
+            data = chunk.buffers()[1]
+            offset = chunk.offset * size * size * 3
+            yield np.frombuffer(data, dtype=np.uint8, count=len(chunk) * size * size * 3,
+                                offset=offset).reshape(-1, size, size, 3)
+
+    extractor = InceptionExtractor(parse_weights(dict(backbone_weights), "inception"), batch_size, precision)
+    _embed_per_clip(table.drop_columns(["rgb"]), frame_batches, lambda batches: extractor.embed_batches(batches()),
+                    "visual_2048", 2048, "inception", out, failures_out, provenance,
+                    n_inputs=len(rgb), weights_sha256=extractor.weights_sha256)
 
 
 # --- split, PCA, pooling -------------------------------------------------------------------------
@@ -237,15 +261,20 @@ def _clip_ids(paths: Sequence[str]) -> set[str]:
 
 
 def make_split(manifest_path, audio_paths, visual_paths, out, train_fraction: float, seed: int,
-               test_size: int | None, provenance) -> None:
-    """Balanced split of the clips that have both audio and visual features."""
-    from avcmr.data.split import balanced_split
+               test_size: int | None, provenance, listing_path=None) -> None:
+    """Balanced split of the clips that have both audio and visual features; with ``listing_path``
+    (``split.from_manifest``) the split the dataset's list gives instead."""
+    from avcmr.data.split import balanced_split, listed_split
 
     manifest = read_table(manifest_path, ["clip_id", "label"]).to_pandas()
     usable = _clip_ids(audio_paths) & _clip_ids(visual_paths)
     clips = manifest[manifest["clip_id"].isin(usable)].reset_index(drop=True)
     log.info("split: %d of %d listed clips have both modalities", len(clips), len(manifest))
-    clips["split"] = balanced_split(clips["label"], train_fraction, seed, test_size)
+    if listing_path is not None:
+        log.info("split: the list's own train/test split (train_fraction, test_size and seed unused)")
+        clips["split"] = listed_split(clips["clip_id"], read_table(listing_path, ["clip_id", "split"]).to_pandas())
+    else:
+        clips["split"] = balanced_split(clips["label"], train_fraction, seed, test_size)
     log.info("split: %s", clips.groupby(["split"]).size().to_dict())
     write_table(pa.Table.from_pandas(clips, preserve_index=False), out, schemas.SPLIT, provenance)
 
@@ -355,21 +384,24 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
       (:func:`avcmr.models_io.save_model`; ``model_context`` gives ``dataset, pca_path, features,
       backbone_weights``), which ``avcmr query`` loads.
     """
-    from avcmr.evaluation.metrics import DEFAULT_SCOPES, evaluate_scores
-    from avcmr.methods import make_method
+    from avcmr.evaluation.metrics import DEFAULT_SCOPES, evaluate_source, method_scores
+    from avcmr.methods.budgets import budgeted_method, training_summary
 
     data = load_feature_arrays(features_path)
     train, test = data["train"], data["test"]
-    method = make_method(method_name, params, random_state=seed)
+    method, budget = budgeted_method(method_name, params, len(train["labels"]), random_state=seed)
+    log.info("training budget %s: %s", budget.label, budget.params)
     log.info("fitting %r on %d pairs", method, len(train["labels"]))
     started = time.perf_counter()
     method.fit(train["audio"], train["visual"], train["labels"])
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    scores = method.similarity(test["audio"], test["visual"])
+    # Scores come a block of queries at a time from the test embeddings (no n_test² matrix);
     # P@K comes from the same two rankings as AP (ranking is the whole cost of evaluation).
+    scores = method_scores(method, test["audio"], test["visual"])
     scopes = np.unique(np.minimum(np.asarray(DEFAULT_SCOPES), scores.shape[1])) if precision_out is not None else None
-    per_query = evaluate_scores(scores, test["labels"], test["labels"], seed, scopes)
+    per_query = evaluate_source(scores, test["labels"], test["labels"], seed, scopes)
+    del scores
     eval_seconds = time.perf_counter() - started
     device = str(getattr(method, "device_", "cpu"))
     log.info("%s seed %d: MAP a→v %.4f, v→a %.4f (fit %.1f s on %s)", method_name, seed,
@@ -384,6 +416,8 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
         "method": method_name, "seed": seed, "fit_seconds": fit_seconds, "eval_seconds": eval_seconds,
         "device": device, "n_train": len(train["labels"]), "n_test": len(test["labels"]),
         "n_parameters": int(method.n_parameters()), "params": {k: repr(v) for k, v in method.get_params().items()},
+        **training_summary(method_name, method, budget, method.get_params(), len(train["labels"])),
+        "simplifications": getattr(method, "simplifications", ""),
     }
     write_table(pa.table(rows, schema=schemas.PER_QUERY_AP), eval_out, schemas.PER_QUERY_AP, provenance,
                 summary=summary)
@@ -391,7 +425,7 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
     write_table(pa.Table.from_pandas(history, preserve_index=False), history_out, None, provenance,
                 method=method_name, seed=seed)
     if precision_out is not None:
-        n_candidates = scores.shape[1]
+        n_candidates = len(test["labels"])
         parts = []
         for direction in ("a2v", "v2a"):
             precision = per_query[f"{direction}_precision"]
@@ -454,38 +488,50 @@ def concat_failures(failure_paths: Sequence[str], out, provenance) -> None:
     write_table(table, out, FAILURES_SCHEMA, provenance)
 
 
-# --- YouTube datasets (VEGAS, AVE): listing, download, acquisition summary; official weights -----
+# --- YouTube datasets (VEGAS, AVE, AudioSet, VGGSound): listing, download, acquisition; weights --
 
 
-def write_listing(spec: Mapping, shard_size: int, out, provenance, manifest_path=None, segment_paths=()) -> None:
+def write_listing(spec: Mapping, shard_size: int, out, provenance, manifest_path=None, segment_paths=(),
+                  folder_clips: pd.DataFrame | None = None) -> None:
     """``listing.parquet``: every clip the dataset lists (before any download or decoding), its shard.
 
-    vegas/ave: parsed from the manifest (:mod:`avcmr.data.manifests`; the counts behind dropped
-    rows go to the metadata); folder: the files under the root; synthetic: the generator's plan.
-    The shard of a clip is its position // shard_size, as in the stages that make the shards.
+    YouTube kinds: parsed from the manifest / segment lists (:mod:`avcmr.data.manifests`; the counts
+    behind dropped rows, the list files' sha256 and caveats go to the metadata); folder: ``folder_clips``, the listing the workflow made at start, with
+    its shards (:func:`avcmr.data.folder.list_folder_dataset`); synthetic: the generator's plan, where the
+    shard of a clip is its position // shard_size, as in the stages that make the shards.
     """
-    from avcmr.data.manifests import LISTING_SCHEMA, dataset_listing
+    from avcmr.data.manifests import (
+        FULL_LISTING_SCHEMA,
+        LISTING_TABLE_COLUMNS,
+        YOUTUBE_KINDS,
+        dataset_listing,
+        list_file_records,
+    )
 
     kind = spec["kind"]
     counts: dict = {}
-    if kind in ("vegas", "ave"):
+    extra_metadata: dict = {}
+    if kind in YOUTUBE_KINDS:
         listing = dataset_listing(spec, manifest_path, segment_paths)
         clips, counts = listing.clips, listing.counts
-    elif kind == "folder":
-        from avcmr.data.folder import DEFAULT_EXTENSIONS, list_folder
-
-        clips = list_folder(spec["root"], spec.get("extensions", DEFAULT_EXTENSIONS))
+        # What the list was read from (sha256 of each file) and its caveats, for acquisition.tsv.
+        files = {"manifest": manifest_path} if manifest_path else {}
+        files.update({f"segments{i}": path for i, path in enumerate(segment_paths)})
+        extra_metadata = {"listing_sources": list_file_records(files), "listing_notes": listing.notes}
+    elif kind == "folder":  # the shards come with the listing (hash of the clip id, avcmr.data.folder)
+        clips = folder_clips
     else:
         from avcmr.data.synthetic import SyntheticSpec, plan_clips
 
         clips = plan_clips(SyntheticSpec(**spec.get("synthetic", {})))
-    clips = clips.reindex(columns=["clip_id", "youtube_id", "start_s", "end_s", "label"])
-    clips["shard"] = np.arange(len(clips)) // shard_size
+    shard = clips["shard"] if kind == "folder" else np.arange(len(clips)) // shard_size
+    clips = clips.reindex(columns=LISTING_TABLE_COLUMNS)
+    clips["shard"] = np.asarray(shard)
     counts.setdefault("per_class", clips["label"].value_counts().sort_index().to_dict())
     log.info("listing: %d clips in %d shards; %s", len(clips), clips["shard"].nunique(),
              {k: v for k, v in counts.items() if k != "per_class"})
-    write_table(pa.Table.from_pandas(clips, preserve_index=False), out, LISTING_SCHEMA, provenance,
-                listing_counts=counts)
+    write_table(pa.Table.from_pandas(clips, preserve_index=False), out, FULL_LISTING_SCHEMA, provenance,
+                listing_counts=counts, **extra_metadata)
 
 
 def download_shard(listing_path, shard: int, media_dir, clips_out, failures_out, download: Mapping,
@@ -498,7 +544,11 @@ def download_shard(listing_path, shard: int, media_dir, clips_out, failures_out,
     settings = DownloadSettings.from_config(download)
     log.info("shard %d: %d clips into %s (%s)", shard, len(rows), media_dir, settings.url_template)
     failures = FailureLog("download")
-    clips = download_clips(rows, media_dir, settings, failures)
+    # A clip the list cannot place (AVE id without an AudioSet segment) is recorded, never fetched.
+    unplaced = rows["skip_reason"].notna() if "skip_reason" in rows else pd.Series(False, index=rows.index)
+    for row in rows[unplaced].itertuples(index=False):
+        failures.record(row.clip_id, row.skip_reason)
+    clips = download_clips(rows[~unplaced], media_dir, settings, failures)
     write_table(pa.Table.from_pandas(clips, preserve_index=False), clips_out, schemas.CLIPS, provenance)
     failures.write(failures_out, provenance)
 
@@ -527,9 +577,14 @@ def acquisition_summary(listing_path, clip_paths: Sequence[str], audio_paths: Se
     summary = table.groupby("label", sort=True)[ACQUISITION_COLUMNS[1:]].sum().reset_index()
     total = pd.DataFrame([["TOTAL", *summary[ACQUISITION_COLUMNS[1:]].sum().tolist()]], columns=ACQUISITION_COLUMNS)
     summary = pd.concat([summary, total], ignore_index=True)
-    counts = {k: v for k, v in read_metadata(listing_path).get("listing_counts", {}).items() if k != "per_class"}
+    metadata = read_metadata(listing_path)
+    counts = {k: v for k, v in metadata.get("listing_counts", {}).items() if k != "per_class"}
     with atomic_path(out) as tmp:
         with open(tmp, "w") as handle:
+            for note in metadata.get("listing_notes", []):
+                handle.write(f"# note: {note}\n")
+            for role, record in metadata.get("listing_sources", {}).items():
+                handle.write(f"# source {role}: {record['path']} ({record['bytes']} bytes, sha256 {record['sha256']})\n")
             if counts:
                 handle.write(f"# listing: {json.dumps(counts, sort_keys=True)}\n")
             summary.to_csv(handle, sep="\t", index=False)

@@ -32,7 +32,8 @@ rule index_folder_shard:
         "logs/{dataset}/index/shard{shard}.log",
     wildcard_constraints:
         dataset=names_of_kind("folder"),
-    # Probes the shard's files of a user's folder; memory: the listing only.
+    # Probes the shard's files of a user's folder; memory: the listing only. The member list (with
+    # sizes and mtimes) is a parameter: a shard reruns when its files change, the others do not.
     conda:
         "../../envs/extract.yaml"
     threads: 1
@@ -40,11 +41,7 @@ rule index_folder_shard:
         mem_mb=500,
         runtime=30,
     params:
-        root=lambda wc: SETTINGS[wc.dataset]["root"],
-        extensions=lambda wc: SETTINGS[wc.dataset].get(
-            "extensions", list(DEFAULT_EXTENSIONS)
-        ),
-        shard_size=lambda wc: feature_settings(wc.dataset)["shard_size"],
+        members=folder_members,
         provenance=provenance("extraction"),
     script:
         "../scripts/index_folder_shard.py"
@@ -70,7 +67,69 @@ rule manifest:
         "../scripts/manifest.py"
 
 
-# --- YouTube datasets (vegas, ave) and the per-class acquisition summary of every dataset ---------
+# --- Release archives of folder datasets (README, 'Release archives') ---------------------------
+
+
+rule fetch_archives:
+    # Target: download (when a URL), check and unpack every configured archive; run it before the
+    # first run of such a dataset, as its listing reads the unpacked member table.
+    input:
+        archive_targets(),
+    localrule: True
+
+
+rule download_archive:
+    # Resumable (HTTP Range from resources/archives/{dataset}/download/<name>.part), size + sha256.
+    # Memory: 500 MB, fixed: the job's Snakemake and one 1 MB chunk at a time.
+    output:
+        "resources/archives/{dataset}/download/{filename}",
+    log:
+        "logs/{dataset}/download_archive/{filename}.log",
+    wildcard_constraints:
+        dataset=archive_names(),
+    localrule: True
+    conda:
+        "../../envs/extract.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: attempt * 500,
+        runtime=600,
+    params:
+        url=lambda wc: SETTINGS[wc.dataset]["archive"],
+        sha256=lambda wc: SETTINGS[wc.dataset].get("archive_sha256"),
+        size=lambda wc: SETTINGS[wc.dataset].get("archive_bytes"),
+    script:
+        "../scripts/download_archive.py"
+
+
+rule unpack_archive:
+    # Safe unpacking of the members matching the layout; refused members are recorded (member table).
+    input:
+        archive=archive_input,
+        annotations=lambda wc: SETTINGS[wc.dataset].get("annotations", []),
+    output:
+        "resources/archives/{dataset}/members.parquet",
+    log:
+        "logs/{dataset}/unpack_archive.log",
+    wildcard_constraints:
+        dataset=archive_names(),
+    # Memory: 1000 MB, fixed: the job's Snakemake and pyarrow (~0.7 GB), one member's 1 MB copy
+    # buffer and the member list (28k rows at VEGAS scale: a few MB).
+    conda:
+        "../../envs/extract.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: attempt * 1000,
+        runtime=120,
+    params:
+        dest=lambda wc: archive_paths(wc.dataset)["unpacked"],
+        spec=lambda wc: archive_settings(wc.dataset),
+        provenance=archive_provenance,
+    script:
+        "../scripts/unpack_archive.py"
+
+
+# --- YouTube datasets (vegas, ave, audioset, vggsound) and the acquisition summary of every dataset
 
 
 rule fetch_manifests:
@@ -118,6 +177,7 @@ rule listing:
     params:
         spec=listing_spec,
         shard_size=lambda wc: feature_settings(wc.dataset)["shard_size"],
+        folder_clips=folder_clips,
         provenance=listing_provenance,
     script:
         "../scripts/listing.py"

@@ -9,6 +9,8 @@ rule logmel:
         failures="results/{dataset}/failures/logmel/shard{shard}.parquet",
     log:
         "logs/{dataset}/logmel/shard{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/logmel/shard{shard}.tsv"
     # Memory: 1000 MB + 2 MB per clip of the shard: the job's Snakemake and librosa (~0.85 GB), a
     # clip's waveform (10 s × 64 kB/s) and its ten 96×64 float32 patches, each held twice.
     conda:
@@ -28,11 +30,14 @@ rule logmel:
 rule vggish:
     input:
         patches="results/{dataset}/logmel/shard{shard}.parquet",
+        weights=backbone_weight_files("vggish"),
     output:
         embeddings="results/{dataset}/vggish/shard{shard}.parquet",
         failures="results/{dataset}/failures/vggish/shard{shard}.parquet",
     log:
         "logs/{dataset}/vggish/shard{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/vggish/shard{shard}.tsv"
     # Memory: 2500 MB + 2 MB per clip of the shard: the job's Snakemake, TensorFlow and VGGish's 72 M
     # weights (~1.8 GB), a clip's ten 24 kB patches in the table, as an array and in the batch.
     conda:

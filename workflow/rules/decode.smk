@@ -5,11 +5,16 @@ rule decode:
     input:
         clips="results/{dataset}/clips/shard{shard}.parquet",
     output:
-        frames=keep_or_temp("results/{dataset}/decoded/shard{shard}.frames.parquet"),
+        frames="results/{dataset}/decoded/shard{shard}.frames.parquet",
         audio="results/{dataset}/decoded/shard{shard}.audio.parquet",
         failures="results/{dataset}/failures/decode/shard{shard}.parquet",
     log:
         "logs/{dataset}/decode/shard{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/decode/shard{shard}.tsv"
+    # This variant keeps the frames (features.keep_decoded_frames: true); the one below drops them.
+    wildcard_constraints:
+        dataset=frames_kept_names(True),
     # Memory: 1000 MB + 8 MB per clip of the shard: the job's Snakemake and pyarrow (~0.7 GB), and a
     # clip's ≤ 10 frames of 268 kB (clips ≤ 10 s, as in VEGAS and AVE) held twice (rows, Arrow table)
     # plus its audio; longer clips need a smaller shard_size. Both × the attempt (retries).
@@ -28,3 +33,15 @@ rule decode:
         provenance=provenance("extraction"),
     script:
         "../scripts/decode.py"
+
+
+# The same job for datasets with keep_decoded_frames: false (the default): the frames are deleted
+# once InceptionV3 has read them (≈ 75 GB at VEGAS scale). temp() cannot depend on a wildcard,
+# hence a second rule limited to those datasets' names.
+use rule decode as decode_dropping_frames with:
+    output:
+        frames=temp("results/{dataset}/decoded/shard{shard}.frames.parquet"),
+        audio="results/{dataset}/decoded/shard{shard}.audio.parquet",
+        failures="results/{dataset}/failures/decode/shard{shard}.parquet",
+    wildcard_constraints:
+        dataset=frames_kept_names(False),

@@ -8,12 +8,13 @@ rule map_table:
         "results/{dataset}/map.tsv",
     log:
         "logs/{dataset}/map_table.log",
-    # Memory: 1000 MB, fixed: the job's Snakemake (~0.6 GB) and one row per (method, seed).
+    # Memory: from the test count and the runs (avcmr.resources.table_mem_mb): the job's libraries
+    # and the per-query AP of every (method, seed).
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=mem_mb("table"),
         runtime=lambda wc, attempt: attempt * 10,
     params:
         header=map_header,
@@ -58,14 +59,15 @@ rule table2:
         "logs/{dataset}/table2.log",
     conda:
         "../../envs/report.yaml"
-    # Memory: 2000 MB, fixed: the job's Snakemake (~0.6 GB) and the per-query AP of every method × seed
-    # (2 × 5,621 rows each at VEGAS scale) for the paired test.
+    # Memory: from the test count and the runs (avcmr.resources.table_mem_mb): the job's libraries and
+    # the per-query AP of every method × seed (2 × n_test rows each) for the paired test.
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 2000,
+        mem_mb=mem_mb("table"),
         runtime=lambda wc, attempt: attempt * 10,
     params:
         header=map_header,
+        paper_reference=lambda wc: paper_reference_of(wc.dataset),
     script:
         "../scripts/table2.py"
 
@@ -86,13 +88,14 @@ rule table3:
         "logs/{dataset}/table3.log",
     conda:
         "../../envs/report.yaml"
-    # Memory: 1000 MB, fixed: the job's Snakemake (~0.6 GB) and one summary per method × seed.
+    # Memory: from the test count and the runs (avcmr.resources.table_mem_mb).
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=mem_mb("table"),
         runtime=lambda wc, attempt: attempt * 10,
     params:
         header=map_header,
+        paper_reference=lambda wc: paper_reference_of(wc.dataset),
     script:
         "../scripts/table3.py"
 
@@ -114,12 +117,13 @@ rule table4:
         "logs/{dataset}/table4.log",
     conda:
         "../../envs/report.yaml"
-    # Memory: 1000 MB, fixed: the job's Snakemake (~0.6 GB) and one summary per method × seed.
+    # Memory: from the test count and the runs (avcmr.resources.table_mem_mb).
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=mem_mb("table"),
         runtime=lambda wc, attempt: attempt * 10,
     params:
         header=map_header,
+        paper_reference=lambda wc: paper_reference_of(wc.dataset),
     script:
         "../scripts/table4.py"

@@ -195,3 +195,37 @@ rule run_summary:
         spec=lambda wc: SETTINGS[wc.dataset],
     script:
         "../scripts/run_summary.py"
+
+
+# --- What each rule cost: wall time and peak memory per job, from the rules' `benchmark:` files ---
+
+
+rule job_costs:
+    # Per rule: jobs, total/mean/longest wall time, largest peak RSS, CPU time (sizes a cluster's
+    # mem_mb/runtime requests from a real run).
+    input:
+        unpack(benchmark_files),
+    output:
+        report(
+            "results/{dataset}/job_costs.tsv",
+            caption="../report/job_costs.rst",
+            category="Tables",
+            subcategory="{dataset}",
+            labels=lambda wc: {"table": "Job costs", "dataset": wc.dataset},
+        ),
+    log:
+        "logs/{dataset}/job_costs.log",
+    # Memory: 500 MB, fixed: one small TSV per job of the dataset.
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: attempt * 500,
+        runtime=lambda wc, attempt: attempt * 5,
+    params:
+        header=lambda wc: [
+            f"dataset: {wc.dataset}",
+            "per rule: jobs, wall seconds (total, mean, max), peak RSS in MB, CPU seconds",
+        ],
+    script:
+        "../scripts/job_costs.py"

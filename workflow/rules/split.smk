@@ -3,6 +3,7 @@
 
 rule split:
     input:
+        unpack(listed_split_input),
         manifest="results/{dataset}/manifest.parquet",
         audio=shard_paths("results/{dataset}/vggish/shard{shard}.parquet"),
         visual=shard_paths("results/{dataset}/inception/shard{shard}.parquet"),
@@ -33,14 +34,13 @@ rule visual_pca:
         "results/{dataset}/visual_pca.parquet",
     log:
         "logs/{dataset}/visual_pca.log",
-    # Memory: 1500 MB + 1 MB per clip of the shard: the job's Snakemake (~0.6 GB), 2048×2048 float64
-    # statistics (32 MB, a few copies), one shard's ≤ 10 frames × 2048 features per clip at a time.
+    # Memory: from the clip count and shard size (avcmr.resources.visual_pca_mem_mb): the job's
+    # libraries, 2048² float64 statistics, one shard's frame features at a time, the split.
     conda:
         "../../envs/extract.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wc, attempt: attempt
-        * (1500 + feature_settings(wc.dataset)["shard_size"]),
+        mem_mb=mem_mb("visual_pca"),
         runtime=lambda wc, attempt: attempt * 30,
     params:
         n_components=lambda wc: feature_settings(wc.dataset)["pca_dim"],
@@ -60,14 +60,13 @@ rule pool:
         "results/{dataset}/features.parquet",
     log:
         "logs/{dataset}/pool.log",
-    # Memory: 1500 MB + 1 MB per clip of the shard: the job's Snakemake (~0.6 GB), the pooled means
-    # (28k × 1,152 float64 ≈ 260 MB at VEGAS scale) and one shard's frame features at a time.
+    # Memory: from the clip count (avcmr.resources.pool_mem_mb): the job's libraries, the pooled
+    # means (n × 1,152 float64 ≈ 260 MB at VEGAS scale, a few copies), one shard's frames at a time.
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt
-        * (1500 + feature_settings(wc.dataset)["shard_size"]),
+        mem_mb=mem_mb("pool"),
         runtime=lambda wc, attempt: attempt * 30,
     params:
         provenance=provenance("split"),

@@ -13,15 +13,19 @@ rule fit_evaluate:
         model="results/{dataset}/models/{method}_seed{seed}.joblib",
     log:
         "logs/{dataset}/fit_evaluate/{method}_seed{seed}.log",
-    # Memory: 4000 MB, fixed: the job's Snakemake and torch (~1 GB), the pooled features (28k ×
-    # 1,152 float32 ≈ 130 MB at VEGAS scale), the model, the n_test² float64 similarity matrix and its
-    # rankings for AP and P@K (5,621² × 8 B ≈ 250 MB each at VEGAS scale).
+    benchmark:
+        "results/{dataset}/benchmarks/fit_evaluate/{method}_seed{seed}.tsv"
+    # Memory: from the clip and test counts (avcmr.resources.fit_evaluate_mem_mb): the job's libraries
+    # and torch, the features and training copies, the per-query P@K table, two evaluation blocks
+    # (scores are ranked a block of queries at a time) and, for `random`, its dense n_test² scores.
     conda:
         "../../envs/train.yaml"
     threads: lambda wc: fit_threads(wc.dataset)
     resources:
-        mem_mb=lambda wc, attempt: attempt * 4000,
+        mem_mb=mem_mb("fit_evaluate"),
         runtime=lambda wc, attempt: attempt * 60,
+        # A GPU only for the methods that train with torch (a cluster profile routes them to GPUs).
+        gpu=lambda wc: gpus_of(wc.method),
     params:
         method_params=lambda wc: method_params(wc.dataset, wc.method),
         model_context=lambda wc: model_context(wc.dataset),
@@ -42,16 +46,19 @@ rule alpha_beta_point:
         history="results/{dataset}/alpha_beta/ours_alpha{alpha}_beta{beta}_seed{seed}.history.parquet",
     log:
         "logs/{dataset}/alpha_beta/ours_alpha{alpha}_beta{beta}_seed{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/alpha_beta_point/ours_alpha{alpha}_beta{beta}_seed{seed}.tsv"
     wildcard_constraints:
         alpha=GRID_VALUE,
         beta=GRID_VALUE,
-    # Memory: 4000 MB, fixed: one `ours` training and evaluation, as fit_evaluate.
+    # Memory: one `ours` training and evaluation, as fit_evaluate (avcmr.resources).
     conda:
         "../../envs/train.yaml"
     threads: lambda wc: fit_threads(wc.dataset)
     resources:
-        mem_mb=lambda wc, attempt: attempt * 4000,
+        mem_mb=mem_mb("fit_evaluate"),
         runtime=lambda wc, attempt: attempt * 60,
+        gpu=lambda wc: gpus_of("ours"),
     params:
         method_params=lambda wc: {
             **method_params(wc.dataset, "ours"),
@@ -70,12 +77,12 @@ rule alpha_beta_table:
         "results/{dataset}/alpha_beta.tsv",
     log:
         "logs/{dataset}/alpha_beta_table.log",
-    # Memory: 1000 MB, fixed: the job's Snakemake (~0.6 GB) and the grid's per-query AP tables.
+    # Memory: from the test count and the runs (avcmr.resources.table_mem_mb): the grid's per-query AP.
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=mem_mb("table"),
         runtime=lambda wc, attempt: attempt * 10,
     params:
         header=map_header,

@@ -4,11 +4,14 @@
 rule inception:
     input:
         frames="results/{dataset}/decoded/shard{shard}.frames.parquet",
+        weights=backbone_weight_files("inception"),
     output:
         embeddings="results/{dataset}/inception/shard{shard}.parquet",
         failures="results/{dataset}/failures/inception/shard{shard}.parquet",
     log:
         "logs/{dataset}/inception/shard{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/inception/shard{shard}.tsv"
     # Memory: 3000 MB + 8 MB per clip of the shard: the job's Snakemake, TensorFlow, InceptionV3 and a
     # batch's activations (~2 GB), a clip's ≤ 10 frames of 268 kB in the table, as bytes, as an array.
     conda:

@@ -1,8 +1,13 @@
+import _avcmr_src  # noqa: F401  (puts this checkout's src/ on sys.path before avcmr is imported)
+
 from avcmr.logs import start_job
 
 start_job(snakemake)
 
+from avcmr.config import dataset_settings
 from avcmr.stages import vggish_shard
+
+features = dataset_settings(snakemake.config, snakemake.wildcards.dataset)["features"]
 
 vggish_shard(
     logmel_path=snakemake.input.patches,
@@ -13,4 +18,5 @@ vggish_shard(
     postprocess=snakemake.params.postprocess,
     threads=snakemake.threads,
     provenance=snakemake.params.provenance,
+    precision=features.get("inference_precision", "float32"),
 )

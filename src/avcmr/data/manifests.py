@@ -1,17 +1,26 @@
-"""Clip lists of the paper's YouTube datasets (VEGAS, AVE) as one table: what to download, and its label.
+"""Clip lists of the YouTube datasets (VEGAS, AVE, AudioSet subsets, VGGSound) as one table: what to
+download, and its label.
 
 Every parser returns a :class:`Listing`: ``clips`` with the columns of :data:`LISTING_COLUMNS`
-(``clip_id, youtube_id, start_s, end_s, label``; the window is in seconds of the YouTube video)
-and ``counts``, the numbers behind every row that was dropped, for the log and the report.
+(``clip_id, youtube_id, start_s, end_s, label``; the window is in seconds of the YouTube video),
+optionally ``split`` (the list's own train/test split) and ``skip_reason`` (why a listed clip
+cannot be fetched); ``counts``, the numbers behind every row that was dropped, for the log and the
+report; and ``notes``, caveats the acquisition summary repeats.
 
 AVE (Tian et al. 2018): ``Annotations.txt`` lines ``class&youtube_id&quality&start&end``, where
 start/end is the annotated event inside the 10-s AVE clip. The paper keeps 15 classes
 (:data:`AVE_PAPER_CLASSES`). The file does not say where the 10-s clip sits inside its YouTube
-video; AVE clips come from AudioSet, so AudioSet's segment lists (``YTID, start_seconds, ...``)
-give that offset when configured (:func:`read_audioset_segments`); otherwise the offset is 0.
+video; AVE clips are AudioSet segments, so AudioSet's segment lists give that offset
+(:mod:`avcmr.data.audioset`). An id without a segment is listed with a ``skip_reason`` and no
+window: it becomes a failure row, never a fetch of the video's first 10 s.
 
 VEGAS (Zhou et al. 2018): a table (CSV, TSV or Parquet) with ``youtube_id, start_s, end_s, label``
 and optionally ``clip_id``.
+
+AudioSet subsets (``kind: audioset``): segments chosen by label id (:func:`avcmr.data.audioset.audioset_listing`).
+
+VGGSound (Chen et al. 2020): ``vggsound.csv``, no header, ``youtube_id,start_seconds,label,split``;
+each clip is the 10 s from ``start_seconds``; ``split`` (train/test) is kept in the listing.
 
 Repeated keys (an AVE YouTube id listed twice, a VEGAS clip id listed twice) follow one documented
 policy, :data:`DUPLICATE_POLICIES`.
@@ -29,11 +38,21 @@ import pandas as pd
 import pyarrow as pa
 
 LISTING_COLUMNS = ["clip_id", "youtube_id", "start_s", "end_s", "label"]
-# results/{dataset}/listing.parquet (youtube_id and the window are null for folder/synthetic datasets).
+# Columns only some lists have: the list's own split (vggsound) and why a clip cannot be fetched.
+LISTING_OPTIONAL_COLUMNS = ["split", "skip_reason"]
+LISTING_TABLE_COLUMNS = [*LISTING_COLUMNS, *LISTING_OPTIONAL_COLUMNS]
+# results/{dataset}/listing.parquet (youtube_id and the window are null for folder/synthetic datasets):
+# the columns every listing has, and the full table write_listing writes (+ the optional columns).
 LISTING_SCHEMA = pa.schema([
     ("clip_id", pa.string()), ("youtube_id", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()),
     ("label", pa.string()), ("shard", pa.int32()),
 ])
+FULL_LISTING_SCHEMA = pa.schema([*LISTING_SCHEMA, ("split", pa.string()), ("skip_reason", pa.string())])
+# Dataset kinds whose clips are fetched from YouTube by a listing (and the list files they read).
+YOUTUBE_KINDS = ("vegas", "ave", "audioset", "vggsound")
+SEGMENT_KINDS = ("ave", "audioset")  # read AudioSet segment CSVs
+VGGSOUND_CLIP_SECONDS = 10.0
+LISTED_SPLITS = ("train", "test")
 
 # The 15 non-music AVE classes the paper keeps (DATA.md).
 AVE_PAPER_CLASSES = (
@@ -61,11 +80,20 @@ class ManifestError(ValueError):
 class Listing:
     clips: pd.DataFrame
     counts: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def clip_id_for(youtube_id: str, start_s: float, end_s: float) -> str:
     """``<youtube id>_<start ms>_<end ms>``: unique per window, safe in file names."""
     return f"{youtube_id}_{int(round(start_s * 1000))}_{int(round(end_s * 1000))}"
+
+
+def clip_ids_for(youtube_ids: pd.Series, starts: pd.Series, ends: pd.Series) -> pd.Series:
+    """:func:`clip_id_for` of whole columns at once (≈ 200k VGGSound rows at every workflow start)."""
+    def milliseconds(seconds: pd.Series) -> pd.Series:
+        return (seconds.astype(float) * 1000).round().astype("int64").astype(str)
+
+    return youtube_ids.astype(str) + "_" + milliseconds(starts) + "_" + milliseconds(ends)
 
 
 def apply_duplicate_policy(rows: pd.DataFrame, key: str, policy: str,
@@ -115,24 +143,25 @@ def read_ave_annotations(path: str | Path) -> pd.DataFrame:
 
 
 def read_audioset_segments(paths: Sequence[str | Path]) -> dict[str, float]:
-    """YouTube id → start of its AudioSet segment (s), from AudioSet segment CSVs.
+    """YouTube id → start of its AudioSet segment (s); see :func:`avcmr.data.audioset.read_audioset_segments`."""
+    from avcmr.data.audioset import read_audioset_segments as read
 
-    Format: ``#`` comment lines, then ``YTID, start_seconds, end_seconds, "labels"``. An id listed in
-    several files keeps its first start.
-    """
-    offsets: dict[str, float] = {}
-    for path in paths:
-        table = pd.read_csv(path, comment="#", header=None, skipinitialspace=True, quotechar='"',
-                            names=["youtube_id", "start_s", "end_s", "labels"], dtype={"youtube_id": str})
-        for youtube_id, start in zip(table["youtube_id"], table["start_s"], strict=True):
-            offsets.setdefault(str(youtube_id).strip(), float(start))
-    return offsets
+    return read(paths)
+
+
+def no_segment_reason(youtube_id: str) -> str:
+    return f"no AudioSet segment for id {youtube_id} in the segment lists: its window is unknown (not fetched)"
 
 
 def ave_listing(path: str | Path, classes: Sequence[str] | None = AVE_PAPER_CLASSES, duplicates: str = "drop",
                 window: str = "clip", clip_seconds: float = AVE_CLIP_SECONDS,
                 offsets: Mapping[str, float] | None = None) -> Listing:
-    """The AVE clips to fetch, one per kept YouTube id (see the module doc for windows and offsets)."""
+    """The AVE clips to fetch, one per kept YouTube id.
+
+    ``offsets``: YouTube id → start of its 10-s clip in the video (AudioSet segments). An id
+    missing from it is listed without a window and with a ``skip_reason``. ``None`` means the
+    clips are the 10-s files themselves (offset 0), as in the AVE release archive.
+    """
     if window not in WINDOWS:
         raise ManifestError(f"unknown AVE window {window!r}; choose one of {sorted(WINDOWS)}")
     lines = read_ave_annotations(path)
@@ -151,19 +180,25 @@ def ave_listing(path: str | Path, classes: Sequence[str] | None = AVE_PAPER_CLAS
         empty = rows["event_end_s"] <= rows["event_start_s"]
         counts["dropped_empty_event"] = int(empty.sum())
         rows = rows[~empty].reset_index(drop=True)
-    offsets = offsets or {}
-    offset = rows["youtube_id"].map(offsets)
-    counts["with_segment_offset"] = int(offset.notna().sum())
-    offset = offset.fillna(0.0).astype(float)
+    if offsets is None:
+        offset = pd.Series(0.0, index=rows.index)
+    else:
+        offset = rows["youtube_id"].map(offsets).astype(float)
+        counts["with_segment_offset"] = int(offset.notna().sum())
+        counts["without_segment"] = int(offset.isna().sum())
     if window == "clip":
         start, end = offset, offset + clip_seconds
     else:
         start, end = offset + rows["event_start_s"], offset + rows["event_end_s"]
     clips = pd.DataFrame({"youtube_id": rows["youtube_id"], "start_s": start.astype(float),
                           "end_s": end.astype(float), "label": rows["label"]})
-    clips.insert(0, "clip_id", [clip_id_for(*r) for r in clips[["youtube_id", "start_s", "end_s"]].itertuples(index=False)])
+    placed = offset.notna()
+    # Without a window the id alone names the clip (unique after the duplicate policy).
+    clips.insert(0, "clip_id", [clip_id_for(y, s, e) if ok else y for y, s, e, ok in
+                                zip(clips["youtube_id"], clips["start_s"], clips["end_s"], placed, strict=True)])
+    clips["skip_reason"] = [None if ok else no_segment_reason(y) for y, ok in zip(clips["youtube_id"], placed, strict=True)]
     counts["kept"] = len(clips)
-    return Listing(clips[LISTING_COLUMNS], counts)
+    return Listing(clips[[*LISTING_COLUMNS, "skip_reason"]], counts)
 
 
 def _safe_id(text: str) -> str:
@@ -211,6 +246,56 @@ def vegas_listing(path: str | Path, classes: Sequence[str] | None = None, duplic
     return Listing(table[LISTING_COLUMNS].astype({"start_s": float, "end_s": float}), counts)
 
 
+def vggsound_listing(path: str | Path, classes: Sequence[str] | None = None, duplicates: str = "drop",
+                     clip_seconds: float = VGGSOUND_CLIP_SECONDS) -> Listing:
+    """The VGGSound clips of ``vggsound.csv`` (no header: ``youtube_id,start_seconds,label,split``).
+
+    Each clip is ``[start, start + clip_seconds)``; the file's ``split`` (train/test) is kept. A
+    header line is skipped; a line with a negative or non-numeric start is dropped (counted); a
+    split other than train/test is an error naming the line. Repeated clip ids follow ``duplicates``.
+    """
+    try:
+        # One spare column: a line with a fifth field lands there instead of shifting the others.
+        table = pd.read_csv(path, header=None, names=["youtube_id", "start_s", "label", "split", "extra"],
+                            dtype=str, keep_default_na=False, skipinitialspace=True, engine="c")
+    except pd.errors.EmptyDataError:
+        raise ManifestError(f"{path}: empty file (expected youtube_id,start_seconds,label,split lines)") from None
+    except pd.errors.ParserError as error:
+        raise ManifestError(f"{path}: not a VGGSound list ({str(error).strip().splitlines()[0]})") from None
+    if len(table) and table.iloc[0]["youtube_id"].strip().lower() in ("youtube_id", "ytid", "# youtube_id"):
+        table = table.iloc[1:]  # a header line, as in some copies of the file
+    counts: dict[str, object] = {"lines": len(table)}
+    extra = table["extra"].fillna("") != ""
+    if extra.any():
+        line = int(table.index[extra.to_numpy()][0]) + 1
+        raise ManifestError(f"{path}:{line}: expected youtube_id,start_seconds,label,split, got more fields "
+                            "(is a label with a comma unquoted?)")
+    table = table.assign(youtube_id=table["youtube_id"].str.strip(), label=table["label"].str.strip(),
+                         split=table["split"].str.strip().str.lower())
+    wrong_split = ~table["split"].isin(LISTED_SPLITS)
+    if wrong_split.any():
+        line = int(table.index[wrong_split.to_numpy()][0]) + 1
+        raise ManifestError(f"{path}:{line}: expected youtube_id,start_seconds,label,split with split train or "
+                            f"test; {int(wrong_split.sum())} lines are not (first: {table.iloc[:, :4].loc[line - 1].tolist()})")
+    start = pd.to_numeric(table["start_s"], errors="coerce")
+    bad = start.isna() | (start < 0) | (table["youtube_id"] == "")
+    counts["dropped_bad_window"] = int(bad.sum())
+    table = table.assign(start_s=start.astype(float), end_s=start.astype(float) + clip_seconds)
+    all_keys = clip_ids_for(table["youtube_id"], table["start_s"].fillna(0.0), table["end_s"].fillna(0.0))
+    table = table.assign(clip_id=all_keys)[~bad.to_numpy()].reset_index(drop=True)
+    if classes is not None:
+        unknown = sorted(set(classes) - set(table["label"]))
+        if unknown:
+            raise ManifestError(f"{path}: no lines for the configured classes {unknown}")
+        table = table[table["label"].isin(list(classes))].reset_index(drop=True)
+    counts["in_classes"] = len(table)
+    table, duplicate_counts = apply_duplicate_policy(table, "clip_id", duplicates, all_keys)
+    counts.update(duplicate_counts)
+    counts["kept"] = len(table)
+    counts["listed_split"] = table["split"].value_counts().sort_index().to_dict()
+    return Listing(table[[*LISTING_COLUMNS, "split"]], counts)
+
+
 def limit_clips(listing: Listing, max_clips: int | None, seed: int = 0) -> Listing:
     """At most ``max_clips`` clips, drawn per class in proportion to its size (seeded), in listing order."""
     clips = listing.clips
@@ -228,22 +313,68 @@ def limit_clips(listing: Listing, max_clips: int | None, seed: int = 0) -> Listi
     return Listing(clips.loc[np.sort(chosen)].reset_index(drop=True), counts)
 
 
-def dataset_listing(spec: Mapping, manifest_path: str | Path,
-                    segment_paths: Sequence[str | Path] = ()) -> Listing:
-    """The listing of a ``vegas`` or ``ave`` dataset spec (config ``datasets.<name>``) from local files."""
+def segment_sources(spec: Mapping) -> list[str]:
+    """The AudioSet segment CSVs (paths or URLs) of an ``ave`` / ``audioset`` spec: its ``segments``,
+    by default the official lists; none for the other kinds."""
+    if spec["kind"] not in SEGMENT_KINDS:
+        return []
+    from avcmr.data.audioset import AUDIOSET_SEGMENT_URLS
+
+    segments = spec.get("segments")
+    segments = list(AUDIOSET_SEGMENT_URLS if segments is None else segments)
+    if not segments:
+        raise ManifestError(
+            f"kind {spec['kind']} takes each clip's window from AudioSet's segment CSVs, but segments: is "
+            "empty; leave it out for the official lists, or give local copies")
+    return segments
+
+
+def dataset_listing(spec: Mapping, manifest_path: str | Path | None,
+                    segment_paths: Sequence[str | Path] = (), cache_dir: str | Path | None = None) -> Listing:
+    """The listing of a YouTube dataset spec (config ``datasets.<name>``, kind in :data:`YOUTUBE_KINDS`)
+    from local files: its manifest (vegas, ave, vggsound) and AudioSet segment CSVs (ave, audioset).
+
+    ``cache_dir``: where parsed segment CSVs are kept (:func:`avcmr.data.audioset.segment_table`).
+    """
     kind = spec["kind"]
+    duplicates = spec.get("duplicates", "drop")
+    seed = int(spec.get("split", {}).get("seed", 0))
+    if kind in SEGMENT_KINDS and not segment_paths:
+        raise ManifestError(f"kind {kind} needs AudioSet segment CSVs (segments:)")
     if kind == "ave":
-        offsets = read_audioset_segments(segment_paths) if segment_paths else None
+        from avcmr.data.audioset import read_audioset_segments as read_offsets
+
         classes = spec.get("classes", list(AVE_PAPER_CLASSES))
-        listing = ave_listing(manifest_path, classes, spec.get("duplicates", "drop"), spec.get("window", "clip"),
+        youtube_ids = read_ave_annotations(manifest_path)["youtube_id"].unique()
+        offsets = read_offsets(segment_paths, youtube_ids, cache_dir)
+        listing = ave_listing(manifest_path, classes, duplicates, spec.get("window", "clip"),
                               float(spec.get("clip_seconds", AVE_CLIP_SECONDS)), offsets)
     elif kind == "vegas":
-        listing = vegas_listing(manifest_path, spec.get("classes"), spec.get("duplicates", "drop"))
+        listing = vegas_listing(manifest_path, spec.get("classes"), duplicates)
+    elif kind == "vggsound":
+        listing = vggsound_listing(manifest_path, spec.get("classes"), duplicates,
+                                   float(spec.get("clip_seconds", VGGSOUND_CLIP_SECONDS)))
+    elif kind == "audioset":
+        from avcmr.data.audioset import audioset_listing
+
+        if not spec.get("classes"):
+            raise ManifestError("kind audioset needs classes: (AudioSet label ids such as /m/0bt9lr)")
+        listing = audioset_listing(segment_paths, spec["classes"], spec.get("class_names"), duplicates,
+                                   spec.get("max_per_class"), seed, cache_dir)
     else:
         raise ManifestError(f"dataset kind {kind!r} has no YouTube manifest")
-    listing = limit_clips(listing, spec.get("max_clips"), int(spec.get("split", {}).get("seed", 0)))
+    if spec.get("split", {}).get("from_manifest") and "split" not in listing.clips.columns:
+        raise ManifestError(f"split.from_manifest is set, but a {kind} list gives no train/test split "
+                            "(only vggsound.csv does); remove it to use the class-balanced split")
+    listing = limit_clips(listing, spec.get("max_clips"), seed)
     listing.counts["per_class"] = listing.clips["label"].value_counts().sort_index().to_dict()
     return listing
+
+
+def list_file_records(paths: Mapping[str, str | Path]) -> dict[str, dict[str, object]]:
+    """role → {path, bytes, sha256} of the list files a listing was read from (for its provenance)."""
+    return {role: {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": file_sha256(path)}
+            for role, path in paths.items()}
 
 
 def is_url(text: str) -> bool:
@@ -253,36 +384,52 @@ def is_url(text: str) -> bool:
 def file_sha256(path: str | Path) -> str:
     import hashlib
 
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_sha256(path: str | Path, expected: str | None) -> None:
     """Raise :class:`ManifestError` when ``expected`` is set and the file's sha256 differs."""
-    if expected and file_sha256(path) != expected.lower():
-        raise ManifestError(f"{path} has sha256 {file_sha256(path)}, the config expects {expected}: "
+    actual = file_sha256(path) if expected else None
+    if expected and actual != expected.lower():
+        raise ManifestError(f"{path} has sha256 {actual}, the config expects {expected}: "
                             "a different version of the list (re-download it, or update the configured sha256)")
 
 
 def fetch_source(url: str, path: str | Path, sha256: str | None = None, timeout_s: float = 60.0) -> Path:
     """Download a manifest (or AudioSet segment list) to ``path`` atomically, checking ``sha256`` when set.
 
-    Offline, the error says which file to place where.
+    The digest of what landed is logged and recorded beside the file as ``<name>.sha256`` (the
+    ``sha256sum`` format), to be copied into the config to pin the list. Offline, the error says
+    which file to place where.
     """
+    import logging
     import os
+    import shutil
     import urllib.error
     import urllib.request
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.part")
+    record = path.with_name(f".{path.name}.sha256.part")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            partial.write_bytes(response.read())
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as handle:
+            shutil.copyfileobj(response, handle, 1 << 20)
         check_sha256(partial, sha256)
+        digest = file_sha256(partial)
+        record.write_text(f"{digest}  {path.name}\n")
         os.replace(partial, path)
+        os.replace(record, path.with_name(f"{path.name}.sha256"))
     except (urllib.error.URLError, OSError, TimeoutError) as error:
         raise ManifestError(f"could not download {url} ({error}); without internet, download it elsewhere and "
                             f"place it at {path} (or set the dataset's manifest to a local path)") from None
     finally:
         partial.unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
+    logging.getLogger(__name__).info("%s: %d bytes, sha256 %s (recorded in %s.sha256)", url, path.stat().st_size,
+                                     digest, path.name)
     return path

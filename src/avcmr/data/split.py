@@ -29,3 +29,23 @@ def balanced_split(labels: pd.Series, train_fraction: float = 0.8, seed: int = 0
         members = members[rng.permutation(len(members))]
         split.loc[members[: int(test_counts[label])]] = "test"
     return split
+
+
+def listed_split(clip_ids: pd.Series, listing: pd.DataFrame) -> pd.Series:
+    """``"train"``/``"test"`` per clip as the dataset's own list gives it (VGGSound's 4th column).
+
+    ``listing``: ``clip_id, split`` of every listed clip. The split is kept, not re-drawn, so results
+    compare with others' on the same list; a clip the list gives no train/test for, or a side left
+    empty (e.g. every test clip failed to download), is an error with one line.
+    """
+    given = listing.drop_duplicates("clip_id").set_index("clip_id")["split"]
+    split = clip_ids.map(given)
+    unknown = ~split.isin(("train", "test"))
+    if unknown.any():
+        raise ValueError(f"split.from_manifest: {int(unknown.sum())} clips have no train/test in the list "
+                         f"(first: {clip_ids[unknown].iloc[0]!r}); only vggsound lists give a split")
+    sizes = split.value_counts()
+    for side in ("train", "test"):
+        if sizes.get(side, 0) == 0:
+            raise ValueError(f"split.from_manifest: no usable {side} clip among the {len(split)} usable clips")
+    return split.rename(None).astype(object)

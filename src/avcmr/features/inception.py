@@ -4,45 +4,60 @@
 [−1, 1] by ``keras.applications.inception_v3.preprocess_input``. Random mode re-initialises every
 convolution kernel with a seeded He-normal draw from numpy (so features are reproducible across
 TF versions) and keeps BatchNorm at its neutral initial state.
+
+Inference (:mod:`avcmr.features.inference`): one compiled forward pass, frames scaled in a
+background thread one batch ahead, optional bfloat16 arithmetic (``inference_precision``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from avcmr.features.inference import (
+    check_precision,
+    compiled_forward,
+    precision_policy,
+    run_batches,
+)
 from avcmr.features.weights import WeightsSpec, file_sha256
 
 
 class InceptionExtractor:
     """Load InceptionV3 once, embed many frames in batches: (n, 299, 299, 3) uint8 → (n, 2048)."""
 
-    def __init__(self, weights: WeightsSpec, batch_size: int = 32):
+    def __init__(self, weights: WeightsSpec, batch_size: int = 32, precision: str = "float32"):
         import keras
 
         self.weights = weights
         self.batch_size = batch_size
+        self.precision = check_precision(precision)
         weights_path = None if weights.is_random else str(weights.require("h5", "InceptionV3 weights"))
         # sha256 of the file loaded, for the feature tables' metadata.
         self.weights_sha256 = {} if weights_path is None else {"h5": file_sha256(weights_path)}
-        self.model = keras.applications.InceptionV3(
-            include_top=False, pooling="avg", weights=weights_path, input_shape=(299, 299, 3)
-        )
+        with precision_policy(precision):
+            self.model = keras.applications.InceptionV3(
+                include_top=False, pooling="avg", weights=weights_path, input_shape=(299, 299, 3)
+            )
         if weights.is_random:
             _he_initialise(self.model, weights.seed)
-        self._preprocess = keras.applications.inception_v3.preprocess_input
-        import tensorflow as tf
+        self._forward = compiled_forward(self.model)
 
-        # A traced forward pass avoids eager per-op dispatch (several times faster on CPU).
-        self._forward = tf.function(lambda batch: self.model(batch, training=False), reduce_retracing=True)
+    @staticmethod
+    def scaled(frames: np.ndarray) -> np.ndarray:
+        """uint8 RGB → float32 in [−1, 1] (``keras.applications.inception_v3.preprocess_input``)."""
+        batch = frames.astype(np.float32)
+        batch /= 127.5
+        batch -= 1.0
+        return batch
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
-        if len(frames) == 0:
-            return np.zeros((0, 2048), dtype=np.float32)
-        features = []
-        for start in range(0, len(frames), self.batch_size):
-            batch = self._preprocess(frames[start : start + self.batch_size].astype(np.float32))
-            features.append(np.asarray(self._forward(batch), dtype=np.float32))
-        return np.concatenate(features)
+        """(n, 299, 299, 3) uint8 frames → (n, 2048) features."""
+        return self.embed_batches(frames[start : start + self.batch_size] for start in range(0, len(frames), self.batch_size))
+
+    def embed_batches(self, frame_batches) -> np.ndarray:
+        """Features of uint8 frame batches produced lazily (e.g. decoded from a table): each batch
+        is produced and scaled in a background thread while the previous one is inferred."""
+        return run_batches(self._forward, (self.scaled(frames) for frames in frame_batches), 2048)
 
 
 def _he_initialise(model, seed: int) -> None:

@@ -6,6 +6,9 @@ patches. Layer names follow the official TF-slim variable scopes (``vggish/conv3
 …) so that the checkpoint maps onto the layers one to one. The embedding layer (fc2) is linear, as
 in the released model definition; the optional PCA/whitening + 8-bit quantisation post-processor
 of the release is applied only when configured (the paper uses the raw 128-D embedding).
+
+Inference (:mod:`avcmr.features.inference`): one compiled forward pass instead of ``model.predict``,
+batches prepared one ahead in a background thread, optional bfloat16 arithmetic.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from avcmr.features.inference import (
+    check_precision,
+    compiled_forward,
+    precision_policy,
+    run_batches,
+)
 from avcmr.features.weights import OFFICIAL_SOURCES, MissingWeightsError, WeightsSpec, file_sha256
 
 # (keras layer name, official variable scope, kind, units/filters)
@@ -109,10 +118,12 @@ def postprocess_embeddings(embeddings: np.ndarray, pca_params_path: str | Path) 
 class VGGishExtractor:
     """Load VGGish once, embed many clips' patches: (n_patches, 96, 64) → (n_patches, 128)."""
 
-    def __init__(self, weights: WeightsSpec, batch_size: int = 64, postprocess: bool = False):
+    def __init__(self, weights: WeightsSpec, batch_size: int = 64, postprocess: bool = False,
+                 precision: str = "float32"):
         self.weights = weights
         self.batch_size = batch_size
         self.postprocess = postprocess
+        self.precision = check_precision(precision)
         if weights.is_random and postprocess:
             raise ValueError("VGGish post-processing needs the official PCA parameters; it is undefined for random weights")
         # Files first (present, matching their configured sha256), so that a missing file fails fast.
@@ -123,17 +134,19 @@ class VGGishExtractor:
                 raise MissingWeightsError("vggish_postprocess is on but backbone_weights.vggish has no pca_params: "
                                           f"set it to the path of {OFFICIAL_SOURCES['VGGish PCA parameters']}")
             self._pca_params = weights.require("pca_params", "VGGish PCA parameters")
-        self.model = build_vggish(weights.seed, random_init=weights.is_random)
+        with precision_policy(precision):
+            self.model = build_vggish(weights.seed, random_init=weights.is_random)
         if checkpoint is not None:
             load_vggish_checkpoint(self.model, checkpoint)
+        self._forward = compiled_forward(self.model)
         # sha256 of every file loaded, for the feature tables' metadata.
         self.weights_sha256 = {key: file_sha256(path) for key, path in
                                (("checkpoint", checkpoint), ("pca_params", self._pca_params)) if path is not None}
 
     def embed(self, patches: np.ndarray) -> np.ndarray:
-        if len(patches) == 0:
-            return np.zeros((0, 128), dtype=np.float32)
-        embeddings = self.model.predict(patches[..., None], batch_size=self.batch_size, verbose=0).astype(np.float32)
+        batches = (np.asarray(patches[start : start + self.batch_size], dtype=np.float32)[..., None]
+                   for start in range(0, len(patches), self.batch_size))
+        embeddings = run_batches(self._forward, batches, 128)
         if self._pca_params is not None:
             embeddings = postprocess_embeddings(embeddings, self._pca_params)
         return embeddings

@@ -16,17 +16,18 @@ retrieval by cosine.
 
 Choices and simplifications:
 - inputs are z-scored with training statistics (sigmoid units saturate on raw features);
-- model selection: a stratified validation split (``validation_fraction``) is carved from the
-  *training* pairs; after every epoch the validation loss (−total correlation of the validation
-  outputs) is computed, the best epoch's weights are restored and training stops after ``patience``
+- model selection: an unstratified, seeded validation split (``validation_fraction``, uncapped)
+  is carved from the *training* pairs — DCCA is unsupervised, so the labels must not choose the
+  validation pairs either (the fit is label-blind: tests/test_methods_label_blind.py); after
+  every epoch the validation loss (−total correlation of the validation outputs) is computed, the best epoch's weights are restored and training stops after ``patience``
   epochs without improvement. The final linear CCA uses all training pairs.
 - ``epochs`` defaults to 3, not the paper's 100: one epoch of these 5.3 M-parameter towers on the
   22,482 VEGAS pairs costs ≈ 12 CPU-seconds (one thread; measured in benchmarks/bench_baselines.py)
   and the project must train all its models in minutes. Set ``epochs: 100`` in the config on a GPU
   for the paper's schedule.
 
-The training helpers that `c_dcca` and `tnn_c_cca` share with it (`stratified_validation_split`,
-`train_towers`, `count_parameters`; `torch_threads`) live in ``model_selection`` and ``torch_utils``.
+The training helpers that `c_dcca` and `tnn_c_cca` share with it (`train_towers`,
+`count_parameters`; `torch_threads`) live in ``model_selection`` and ``torch_utils``.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from avcmr.methods.linear_cca import LinearCCA
 from avcmr.methods.losses import canonical_correlations, dcca_loss
 from avcmr.methods.model_selection import (
     count_parameters,
-    stratified_validation_split,
     train_towers,
+    unstratified_validation_split,
 )
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
@@ -108,7 +109,10 @@ class DeepCCA(ThreadLimitedFit, RetrievalMethod):
         self.visual_scaler_ = Standardizer().fit(visual)
         audio = self.audio_scaler_.transform(audio)
         visual = self.visual_scaler_.transform(visual)
-        train, validation = stratified_validation_split(labels, self.validation_fraction, self.random_state)
+        # Unsupervised: the labels are validated for shape by ``fit`` and never used.
+        train, validation = unstratified_validation_split(
+            len(audio), self.validation_fraction, self.random_state, max_pairs=None
+        )
 
         hidden = [int(size) for size in self.hidden_sizes]
         self.audio_net_ = mlp([audio.shape[1], *hidden, self.n_outputs], self.activation).to(device)

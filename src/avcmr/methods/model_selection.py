@@ -5,9 +5,9 @@ early-stopping tower trainer, and parameter counting.
 Nothing here is specific to one method. This module sits below ``avcmr.evaluation`` and must not
 import it (the validation MAP below is a small re-implementation for model selection only).
 
-Three validation splitters live here because they give *different* index sets for the same
-labels, fraction and seed, and each method's results depend on its own (checked numerically when
-they were gathered here from ``acmr``, ``dcca`` and ``dual_subspace``):
+Three stratified validation splitters live here because they give *different* index sets for the
+same labels, fraction and seed, and each method's results depend on its own (checked numerically
+when they were gathered here from ``acmr``, ``dcca`` and ``dual_subspace``):
 
 - ``carve_validation``: one global ``train_test_split`` (sklearn), validation capped at 1,000
   pairs, plain random split when stratifying is impossible; both index sets sorted.
@@ -16,6 +16,10 @@ they were gathered here from ``acmr``, ``dcca`` and ``dual_subspace``):
 - ``stratified_validation_split_keep_one``: the same per-class draws, but every class keeps at
   least one fit pair, and the fit indices come back in a seeded *shuffled* (class-mixed) order, so
   that any prefix of them is a class-mixed sample.
+
+The unsupervised methods (``kcca``, ``dcca``, ``ucal``, ``ugach``) must not see the labels, not
+even through the choice of validation pairs: ``unstratified_validation_split`` takes the number of
+pairs, not the labels, and draws the validation pairs by a seeded permutation.
 """
 
 from __future__ import annotations
@@ -106,6 +110,32 @@ def carve_validation(
     return np.sort(fit_index), np.sort(validation_index)
 
 
+def unstratified_validation_split(
+    n_items: int,
+    fraction: float,
+    random_state: int | None,
+    max_pairs: int | None = MAX_VALIDATION_PAIRS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, validation) of a seeded random split of ``n_items`` training pairs, for the
+    unsupervised methods: it never sees the labels, so it cannot leak them into model selection.
+
+    The validation set holds round(``fraction``·n) pairs, at most ``max_pairs`` (None: no cap),
+    drawn as the first entries of ``np.random.default_rng(random_state).permutation(n)``;
+    ``fraction`` 0, or fewer than two pairs on either side, gives no validation set. Both index
+    sets are sorted.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation_fraction must lie in [0, 1), got {fraction}")
+    n_validation = int(round(fraction * n_items))
+    if max_pairs is not None:
+        n_validation = min(n_validation, max_pairs)
+    if n_validation < 2 or n_items - n_validation < 2:
+        return np.arange(n_items), np.zeros(0, dtype=np.int64)
+    seed = 0 if random_state is None else int(random_state)
+    order = np.random.default_rng(seed).permutation(n_items)
+    return np.sort(order[n_validation:]), np.sort(order[:n_validation])
+
+
 def split_and_scale(
     audio: np.ndarray,
     visual: np.ndarray,
@@ -114,12 +144,15 @@ def split_and_scale(
     random_state: int | None,
     standardize: bool,
 ) -> tuple[np.ndarray, np.ndarray, Standardizer, Standardizer]:
-    """``carve_validation`` stratified by ``stratify_by`` (None: an unstratified split, for the
-    unsupervised methods), then ``fit_scalers`` on the fit pairs: (fit index, validation index,
-    audio scaler, visual scaler)."""
+    """``carve_validation`` stratified by ``stratify_by`` (None: ``unstratified_validation_split``,
+    for the unsupervised methods), then ``fit_scalers`` on the fit pairs: (fit index, validation
+    index, audio scaler, visual scaler)."""
     if stratify_by is None:
-        stratify_by = np.zeros(len(audio))
-    fit_index, validation_index = carve_validation(stratify_by, fraction, random_state)
+        fit_index, validation_index = unstratified_validation_split(
+            len(audio), fraction, random_state
+        )
+    else:
+        fit_index, validation_index = carve_validation(stratify_by, fraction, random_state)
     audio_scaler, visual_scaler = fit_scalers(audio[fit_index], visual[fit_index], standardize)
     return fit_index, validation_index, audio_scaler, visual_scaler
 
@@ -283,7 +316,7 @@ def train_towers(
             loss.backward()
             # A degenerate batch (e.g. repeated covariance eigenvalues in the eigh backward) can give
             # non-finite gradients; skip that update rather than poison the weights.
-            if not _finite_step(loss, parameters):
+            if not finite_step(loss, parameters):
                 n_skipped += 1
                 continue
             optimizer.step()
@@ -318,7 +351,8 @@ def train_towers(
     return history, best_epoch
 
 
-def _finite_step(loss: torch.Tensor, parameters: Sequence[torch.Tensor]) -> bool:
+def finite_step(loss: torch.Tensor, parameters: Sequence[torch.Tensor]) -> bool:
+    """Whether the loss and the gradients just computed are finite (a step on them is safe)."""
     gradients = [p.grad.sum() for p in parameters if p.grad is not None]
     return bool(
         torch.isfinite(loss).item()

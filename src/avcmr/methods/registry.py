@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 
 from avcmr.methods.base import RetrievalMethod
@@ -20,6 +21,35 @@ def register(name: str) -> Callable[[type[RetrievalMethod]], type[RetrievalMetho
         return cls
 
     return decorator
+
+
+def register_variant(
+    name: str, base: type[RetrievalMethod], class_name: str, doc: str, **fixed: object
+) -> type[RetrievalMethod]:
+    """Register ``base`` under a second table name with some constructor arguments ``fixed``.
+
+    The variant is a subclass (named ``class_name``, defined in ``base``'s module so fitted models
+    pickle) whose constructor takes every parameter of ``base`` except the fixed ones, which it
+    always passes with the given values; training and embedding are ``base``'s own code. Used for
+    the rows that rank a hashing method's real-valued outputs by cosine (``agah_real``).
+    """
+    signature = inspect.signature(base.__init__)
+    unknown = set(fixed) - set(signature.parameters)
+    if unknown:
+        raise ValueError(f"{base.__name__} has no parameter(s) {sorted(unknown)} to fix")
+    kept = inspect.Signature([p for n, p in signature.parameters.items() if n not in fixed])
+
+    def __init__(self, *args, **kwargs):
+        bound = kept.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        base.__init__(arguments.pop("self"), **arguments, **fixed)
+
+    __init__.__signature__ = kept
+    variant = type(class_name, (base,), {"__init__": __init__, "__doc__": doc, "__module__": base.__module__})
+    variant.__qualname__ = class_name
+    variant.fixed_params = dict(fixed)
+    return register(name)(variant)
 
 
 def available_methods() -> list[str]:
@@ -55,3 +85,9 @@ def _import_all() -> None:
     for module in pkgutil.iter_modules(package.__path__):
         if module.name not in {"base", "registry"} and not module.name.startswith("_"):
             importlib.import_module(f"avcmr.methods.{module.name}")
+
+
+def uses_torch(name: str) -> bool:
+    """Whether the method trains with torch, so a GPU can speed it up: the methods that take a
+    ``device`` (the closed-form and random baselines take none and never touch a GPU)."""
+    return "device" in method_class(name)._param_names()

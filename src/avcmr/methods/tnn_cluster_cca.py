@@ -25,7 +25,8 @@ Choices and simplifications:
 - model selection on a stratified validation split of the training pairs: the hinge averaged over
   *all* valid triplets of fixed validation batches (the active-triplet average used for training
   grows as easy triplets become inactive, so it cannot rank epochs); best epoch restored, early
-  stopping after ``patience``; stage 1 uses all training pairs.
+  stopping after ``patience``. Stage 1 (C-CCA) is fitted on the fit split only, so the validation
+  pairs are unseen by both stages when they rank the epochs.
 """
 
 from __future__ import annotations
@@ -117,11 +118,12 @@ class TripletClusterCCA(ThreadLimitedFit, RetrievalMethod):
         generator = seed_everything(self.random_state)
         device = pick_device(self.device)
         self.device_ = str(device)
-        self.cca_ = fit_cluster_cca(audio, visual, labels, self.n_components, self.beta, self.reg, self.auto_covariance)
+        train, validation = stratified_validation_split(labels, self.validation_fraction, self.random_state)
+        self.cca_ = fit_cluster_cca(audio[train], visual[train], labels[train], self.n_components, self.beta,
+                                    self.reg, self.auto_covariance)
         canonical_audio = self.cca_.transform_x(audio)
         canonical_visual = self.cca_.transform_y(visual)
         codes = one_hot(labels)[0].argmax(axis=1)
-        train, validation = stratified_validation_split(labels, self.validation_fraction, self.random_state)
 
         hidden = [int(size) for size in self.hidden_sizes]
         self.audio_net_ = mlp([canonical_audio.shape[1], *hidden, self.n_outputs], "tanh", self.dropout).to(device)

@@ -50,6 +50,7 @@ from avcmr.methods.losses import dcca_loss
 from avcmr.methods.model_selection import (
     BestEpoch,
     count_parameters,
+    finite_step,
     split_and_scale,
     validation_map,
 )
@@ -134,6 +135,7 @@ class UCAL(RetrievalMethod):
             ).permutation(len(fit_index))[:SELECTION_CCA_PAIRS]
         )
         self.history_ = []
+        self.n_skipped_batches_ = 0
         for epoch in range(self.epochs):
             started = time.perf_counter()
             self.modality_classifier_.reversal.strength = grl_strength(epoch / max(self.epochs, 1))
@@ -149,6 +151,11 @@ class UCAL(RetrievalMethod):
                 loss = correlation_loss + self.adversarial_weight * adversarial
                 optimizer.zero_grad()
                 loss.backward()
+                # A batch with fewer pairs than embedding dimensions can make the DCCA covariance
+                # ill-conditioned: skip a non-finite step instead of poisoning the weights.
+                if not finite_step(loss, [p for group in optimizer.param_groups for p in group["params"]]):
+                    self.n_skipped_batches_ += 1
+                    continue
                 optimizer.step()
                 sums += [loss.item(), correlation_loss.item(), adversarial.item()]
                 n_batches += 1

@@ -24,7 +24,9 @@ Follows the paper and the official code (``PKU-ICST-MIPL/UGACH_AAAI2018``: ``gen
   random negatives first.
 - **Output**: codes of the *discriminator* (the official ``test_64.py`` hashes with D), ±1 for
   Hamming ranking; ``output="real"`` ranks by cosine on the real-valued relaxation 2σ(·) − 1
-  instead (``real_similarity`` gives that score for a model fitted with either setting).
+  instead (the ``ugach_real`` row: the same class with ``output`` fixed to "real", so the same seed
+  trains the same networks; ``real_similarity`` gives that score for a model fitted with either
+  setting).
 
 Simplifications for the CPU budget (documented defaults): hidden width 1,024 (the official
 ``test_64.py`` value; ``train_64.py`` uses 8,192); each epoch draws ``queries_per_epoch`` = 2,048
@@ -57,7 +59,7 @@ from avcmr.methods.model_selection import (
     split_and_scale,
     validation_map,
 )
-from avcmr.methods.registry import register
+from avcmr.methods.registry import register, register_variant
 from avcmr.methods.torch_utils import pick_device, predict_in_batches, seed_everything, to_tensor
 
 log = logging.getLogger(__name__)
@@ -416,3 +418,16 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
     def n_parameters(self) -> int:
         self._check_fitted("discriminator_")
         return count_parameters(self.generator_, self.discriminator_)
+
+
+UGACHReal = register_variant(
+    "ugach_real",
+    UGACH,
+    "UGACHReal",
+    "`ugach_real`: the `ugach` model ranked by cosine on the real-valued relaxation 2σ(·) − 1 of "
+    "its discriminator outputs (METHODS.md: hashing methods also report cosine on the "
+    'pre-binarisation outputs). The constructor is UGACH\'s with ``output`` fixed to "real"; '
+    "training does not depend on ``output``, so with the same parameters and seed it trains the "
+    "networks of the `ugach` row.",
+    output="real",
+)

@@ -1,0 +1,68 @@
+"""Compiled inference, prefetching and the bfloat16 option of the backbone extractors
+(avcmr.features.inference), checked against Keras's own ``model.predict``."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from avcmr.features.inference import prefetched, run_batches
+from avcmr.features.weights import WeightsSpec
+
+
+def test_prefetched_keeps_order_and_reraises_errors():
+    assert list(prefetched(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise OSError("unreadable shard")
+
+    with pytest.raises(OSError, match="unreadable shard"):
+        list(prefetched(failing()))
+    assert run_batches(lambda batch: batch * 2, [], 3).shape == (0, 3)
+
+
+@pytest.fixture(scope="module")
+def vggish_float32():
+    from avcmr.features.vggish import VGGishExtractor
+
+    return VGGishExtractor(WeightsSpec("vggish", True, seed=1), batch_size=16)
+
+
+def test_vggish_compiled_forward_equals_model_predict(vggish_float32, rng):
+    patches = rng.normal(size=(37, 96, 64)).astype(np.float32)  # two full batches and a partial one
+    expected = vggish_float32.model.predict(patches[..., None], batch_size=16, verbose=0)
+    np.testing.assert_allclose(vggish_float32.embed(patches), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_vggish_bfloat16_is_close_to_float32_but_not_equal(vggish_float32, rng):
+    from avcmr.features.vggish import VGGishExtractor
+
+    patches = rng.normal(size=(8, 96, 64)).astype(np.float32)
+    bf16 = VGGishExtractor(WeightsSpec("vggish", True, seed=1), batch_size=16, precision="bfloat16")
+    assert bf16.model.layers[0].compute_dtype == "bfloat16"
+    reference, reduced = vggish_float32.embed(patches), bf16.embed(patches)
+    assert reduced.dtype == np.float32
+    relative = np.abs(reduced - reference).max() / np.abs(reference).max()
+    assert 0 < relative < 0.05  # bfloat16 keeps 8 mantissa bits (≈ 0.4 % per rounding)
+    with pytest.raises(ValueError, match="inference_precision"):
+        VGGishExtractor(WeightsSpec("vggish", True), precision="float16")
+
+
+def test_inception_shard_streams_frames_and_matches_model_predict(tmp_path, rng):
+    from avcmr.features.inception import InceptionExtractor
+    from avcmr.io import schemas
+    from avcmr.io.parquet import read_table, vectors_from_column, write_table
+    from avcmr.stages import inception_shard
+
+    frames = rng.integers(0, 256, size=(5, 299, 299, 3), dtype=np.uint8)
+    frames_path = tmp_path / "frames.parquet"
+    table = pa.table({"clip_id": ["a", "a", "a", "b", "b"], "second": [0, 1, 2, 0, 1],
+                      "rgb": [frame.tobytes() for frame in frames]}, schema=schemas.frames(299))
+    write_table(table, frames_path, schemas.frames(299), {"dataset": "t", "config_hash": "0"})
+    inception_shard(frames_path, tmp_path / "out.parquet", tmp_path / "failures.parquet", {"seed": 2},
+                    batch_size=2, threads=2, provenance={"dataset": "t", "config_hash": "0"})
+    features = vectors_from_column(read_table(tmp_path / "out.parquet")["visual_2048"])
+    extractor = InceptionExtractor(WeightsSpec("inception", True, seed=2), batch_size=2)
+    scaled = frames.astype(np.float32) / 127.5 - 1.0  # keras.applications.inception_v3.preprocess_input
+    expected = extractor.model.predict(scaled, batch_size=2, verbose=0)
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,183 @@
+"""Interruption-safe runs, proven on the real DAG (tiny synthetic dataset, every registered method).
+
+Two runs of the same config in two temp dirs:
+- A runs without interruption;
+- B is killed with SIGKILL (its whole process group, as when a machine or an allocation dies) while
+  an InceptionV3 shard job runs, then resumed exactly as README.md says ("Interrupted runs"):
+  `snakemake --unlock` with the same arguments, then the same command again.
+
+Checked: every Parquet table of B equals A's (values; wall-clock columns aside), map.tsv equals A's
+for every method (same seeds ⇒ same MAP on CPU: the determinism check, from two clean runs), and
+the resume redid only the interrupted work: files finished before the kill are untouched and the
+jobs run before plus after the kill add up to A's job count.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import yaml
+
+from avcmr.io.parquet import read_table
+from avcmr.methods import available_methods, method_class
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+TARGET = "results/tiny/map.tsv"
+INTERRUPTED_JOB = ("logs/tiny/inception/shard0.log", "results/tiny/inception/shard0.parquet")
+# Wall-clock measurements differ between any two runs; every other value must be identical.
+WALL_CLOCK_COLUMNS = {"fit_seconds", "seconds", "epoch_seconds", "wall_s", "elapsed_s"}
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_all_methods_config() -> dict:
+    """The tiny config with every registered method, each with narrow layers and one epoch (from
+    the constructors' own parameters, so a new method is covered without listing it here)."""
+    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
+    params = {}
+    for method in available_methods():
+        defaults = {name: p.default for name, p in inspect.signature(method_class(method).__init__).parameters.items()}
+        small = {}
+        for key, value in defaults.items():
+            if "hidden" in key and isinstance(value, list | tuple):
+                small[key] = [32] * len(value)
+            elif key in ("hidden_dim", "feature_dim"):
+                small[key] = 32
+            elif key == "epochs":
+                small[key] = 1
+        params[method] = {**small, **config["method_params"].get(method, {}), **({"epochs": 1} if "epochs" in small else {})}
+    config["method_params"] = params
+    config["evaluation"] = {"methods": available_methods(), "seeds": [0], "threads_per_fit": 1}
+    return config
+
+
+def command(workdir: Path) -> list[str]:
+    return SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
+                        TARGET]
+
+
+def new_workdir(base: Path, name: str) -> Path:
+    workdir = base / name
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_all_methods_config()))
+    return workdir
+
+
+def finished_jobs(log: str) -> int:
+    return len(re.findall(r"^Finished jobid: \d+", log, re.MULTILINE))
+
+
+def planned_jobs(log: str) -> int:
+    match = re.search(r"^total\s+(\d+)$", log, re.MULTILINE)
+    assert match, log[-3000:]
+    return int(match.group(1))
+
+
+def result_files(workdir: Path) -> dict[str, int]:
+    """{relative path: mtime_ns} of the finished files under results/ (not atomic-write temp files)."""
+    return {str(path.relative_to(workdir)): path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")
+            if path.is_file() and not path.name.startswith(".")}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("interrupt")
+    clean = new_workdir(base, "uninterrupted")
+    done = subprocess.run(command(clean), capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    killed = new_workdir(base, "interrupted")
+    log_path = base / "interrupted.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command(killed), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        started, output = killed / INTERRUPTED_JOB[0], killed / INTERRUPTED_JOB[1]
+        deadline = time.monotonic() + 900
+        while not (started.exists() and not output.exists()) and process.poll() is None:
+            assert time.monotonic() < deadline, "the shard job never started"
+            time.sleep(0.1)
+        assert process.poll() is None, "the run ended before the shard job could be interrupted"
+        time.sleep(2)  # the job is well under way (TensorFlow loading or extracting)
+        assert not output.exists(), "the shard job finished before it could be interrupted"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    before_resume = result_files(killed)
+    # README, "Interrupted runs": unlock with the same arguments, then the same command.
+    unlock = subprocess.run(command(killed) + ["--unlock"], capture_output=True, text=True, timeout=600)
+    assert unlock.returncode == 0, unlock.stderr[-3000:]
+    resumed = subprocess.run(command(killed), capture_output=True, text=True, timeout=1800)
+    if resumed.returncode != 0 and "IncompleteFilesException" in resumed.stderr:
+        # README: when Snakemake reports incomplete files, the same command with --rerun-incomplete.
+        resumed = subprocess.run(command(killed) + ["--rerun-incomplete"], capture_output=True, text=True,
+                                 timeout=1800)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    return {"clean": clean, "killed": killed, "clean_log": done.stderr, "killed_log": log_path.read_text(),
+            "resume_log": resumed.stderr, "before_resume": before_resume}
+
+
+def column_values(table: pa.Table, name: str) -> np.ndarray:
+    """A column's values as one flat array (vector columns flattened)."""
+    column = table[name].combine_chunks()
+    while pa.types.is_fixed_size_list(column.type) or pa.types.is_list(column.type):
+        column = column.flatten()
+    return column.to_numpy(zero_copy_only=False)
+
+
+def read_map(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", comment="#")
+
+
+def test_the_kill_hit_a_running_shard_job(runs):
+    assert runs["killed_log"].count("rule inception:") >= 1
+    assert INTERRUPTED_JOB[1] not in runs["before_resume"]
+    assert "Finished jobid" in runs["killed_log"]  # some work was done before the kill
+
+
+def test_resume_redid_only_the_interrupted_work(runs):
+    # No job finished before the kill ran again: the jobs before and after add up to the clean run's.
+    done_before = finished_jobs(runs["killed_log"])
+    assert done_before + planned_jobs(runs["resume_log"]) == planned_jobs(runs["clean_log"])
+    assert finished_jobs(runs["resume_log"]) == planned_jobs(runs["resume_log"])
+    # Files present before the resume were rewritten only as outputs of the jobs the resume ran
+    # (the interrupted ones and those that had not started).
+    rerun_outputs = {path for line in re.findall(r"^ +output: (.*)$", runs["resume_log"], re.MULTILINE)
+                     for path in line.split(", ")}
+    after = result_files(runs["killed"])
+    changed = {path for path, mtime in runs["before_resume"].items() if after.get(path) != mtime}
+    assert changed <= rerun_outputs, sorted(changed - rerun_outputs)
+    assert INTERRUPTED_JOB[1] in rerun_outputs and INTERRUPTED_JOB[1] in after
+
+
+def test_every_parquet_table_equals_the_uninterrupted_runs(runs):
+    clean, killed = runs["clean"], runs["killed"]
+    tables = sorted(str(p.relative_to(clean)) for p in (clean / "results").rglob("*.parquet"))
+    assert tables and tables == sorted(str(p.relative_to(killed)) for p in (killed / "results").rglob("*.parquet"))
+    for relative in tables:
+        left, right = read_table(clean / relative), read_table(killed / relative)
+        assert left.schema.equals(right.schema), relative
+        for name in left.column_names:
+            if name not in WALL_CLOCK_COLUMNS:
+                # Values compared exactly, NaN equal to NaN (e.g. the PCA table's mean row).
+                np.testing.assert_array_equal(column_values(left, name), column_values(right, name),
+                                              err_msg=f"{relative}: {name}")
+
+
+def test_same_seed_gives_the_same_map_for_every_method_on_cpu(runs):
+    clean = read_map(runs["clean"] / TARGET)
+    resumed = read_map(runs["killed"] / TARGET)
+    assert sorted(clean["method"]) == available_methods()
+    assert set(clean["device"]) == {"cpu"}
+    pd.testing.assert_frame_equal(clean.drop(columns="fit_seconds"), resumed.drop(columns="fit_seconds"))
+    header = [line for line in (runs["clean"] / TARGET).read_text().splitlines() if line.startswith("#")]
+    assert header == [line for line in (runs["killed"] / TARGET).read_text().splitlines() if line.startswith("#")]
