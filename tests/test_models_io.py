@@ -127,3 +127,18 @@ def test_an_estimator_this_version_cannot_rebuild_is_refused(tmp_path, pca_path,
     joblib.dump(payload, path)
     with pytest.raises(ModelFileError, match="cannot be rebuilt by this avcmr"):
         load_model(path)
+
+
+def test_a_model_trained_on_released_features_records_it_and_refuses_queries(tmp_path, pca_path, data):
+    from avcmr.query import DecodedQuery, QueryInputError, query_features
+
+    audio, visual, labels = data
+    method = make_method("cca", {"n_components": 2}, random_state=0).fit(audio, visual, labels)
+    path = save(tmp_path / "cca_seed0.joblib", method, pca_path, feature_source="released features")
+    saved = load_model(path)
+    # No backbone produced these features here: no weights are claimed, random or official.
+    assert saved.header["feature_source"] == "released features"
+    assert saved.random_weights is False and saved.header["backbone_weights"] == {}
+    clip = DecodedQuery(tmp_path / "clip.mp4", "audio", 3.0, np.zeros((3, 96, 64), dtype=np.float32))
+    with pytest.raises(QueryInputError, match="released features .* cannot be embedded"):
+        query_features(clip, saved, [tmp_path])

@@ -115,13 +115,14 @@ def _pca_from_arrays(arrays: Mapping) -> StreamingPCA:
 
 def save_model(path, method, *, method_name: str, seed: int, dataset: str, class_names, pca_path,
                feature_settings: Mapping, backbone_weights: Mapping, provenance: Mapping | None = None,
-               extra: Mapping | None = None) -> Path:
+               extra: Mapping | None = None, feature_source: str = "extracted") -> Path:
     """Write the fitted ``method`` with its context (see the module docstring) atomically."""
     import joblib
 
     from avcmr.features.weights import describe_weights, uses_random_weights
 
     cpu_method = _cpu_copy(method)
+    extracted = feature_source == "extracted"
     header = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
@@ -135,9 +136,12 @@ def save_model(path, method, *, method_name: str, seed: int, dataset: str, class
         "class_names": [str(name) for name in class_names],
         "features": {k: feature_settings[k] for k in ("fps", "frame_size", "sample_rate", "pca_dim",
                                                       "vggish_postprocess") if k in feature_settings},
-        "backbone_weights": dict(backbone_weights),
-        "backbone_weights_described": describe_weights(dict(backbone_weights)),
-        "random_weights": uses_random_weights(dict(backbone_weights)),
+        # "extracted" by this workflow from media, or "released features" (a feature file's rows:
+        # no backbone produced them here, so the model cannot embed a new clip).
+        "feature_source": feature_source,
+        "backbone_weights": dict(backbone_weights) if extracted else {},
+        "backbone_weights_described": describe_weights(dict(backbone_weights)) if extracted else feature_source,
+        "random_weights": uses_random_weights(dict(backbone_weights)) if extracted else False,
         "fitted_device": str(getattr(method, "device_", "cpu")),
         "provenance": dict(provenance or {}),
         **dict(extra or {}),

@@ -122,6 +122,12 @@ def query_features(decoded: DecodedQuery, model: SavedModel, roots: list[Path]) 
     """The clip's pooled feature vector (1 × dim), exactly as the workflow computes it."""
     from avcmr.features.weights import MissingWeightsError, parse_weights
 
+    if model.header.get("feature_source", "extracted") != "extracted":
+        raise QueryInputError(
+            f"model of dataset {model.header.get('dataset')!r} was trained on "
+            f"{model.header['feature_source']} (a feature file, no backbone weights): a query clip "
+            "cannot be embedded like its training items; query a dataset extracted from media"
+        )
     weights = _resolve_weights(model.header["backbone_weights"], roots)
     features = model.header.get("features", {})
     try:

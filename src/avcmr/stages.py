@@ -449,6 +449,7 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
                    class_names=np.unique(np.concatenate([train["label_names"], test["label_names"]])),
                    pca_path=context["pca_path"], feature_settings=context.get("features", {}),
                    backbone_weights=context.get("backbone_weights", {}), provenance=provenance,
+                   feature_source=context.get("feature_source", "extracted"),
                    extra={"summary": {k: v for k, v in summary.items() if k != "params"}})
 
 

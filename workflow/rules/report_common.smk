@@ -21,6 +21,10 @@ def model_context(dataset):
         "dataset": dataset,
         "features": {k: features[k] for k in MODEL_FEATURE_KEYS if k in features},
         "backbone_weights": SETTINGS[dataset]["backbone_weights"],
+        # A features dataset was not extracted here: its models cannot embed a new clip.
+        "feature_source": (
+            "released features" if SETTINGS[dataset]["kind"] == "features" else "extracted"
+        ),
     }
 
 
