@@ -27,18 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine_info import machine_description, write_measurements
 
 from avcmr.evaluation.metrics import DEFAULT_SCOPES, EmbeddingScores, evaluate_source
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load() -> str:
@@ -125,7 +116,7 @@ def main() -> None:
         peak_memory_child(args.n_large, args.classes_large, args.threads)
         return
 
-    machine = f"{cpu_model()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
+    machine = machine_description()
     rows = []
     audio, visual, labels = test_embeddings(args.n, args.classes)
     scopes = np.asarray(DEFAULT_SCOPES)
@@ -161,13 +152,10 @@ def main() -> None:
             "threads": args.threads, "load_before": load_before, "load_after": load(),
         })
         print(rows[-1], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as handle:
-        handle.write(f"# machine: {machine}; numpy {np.__version__}; python {platform.python_version()}\n")
-        handle.write("# load: 1/5/15-min load averages (os.getloadavg) before and after each measurement\n")
-        handle.write("\t".join(rows[0]) + "\n")
-        for row in rows:
-            handle.write("\t".join(str(value) for value in row.values()) + "\n")
+    write_measurements(args.out, rows, [
+        f"machine: {machine}; numpy {np.__version__}; python {platform.python_version()}",
+        "load: 1/5/15-min load averages (os.getloadavg) before and after each measurement",
+    ])
     print(f"machine: {machine}; wrote {args.out}")
 
 

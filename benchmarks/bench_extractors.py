@@ -21,21 +21,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from machine_info import machine_description, write_measurements
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def load() -> str:
@@ -143,17 +136,14 @@ def main() -> None:
             record(f"{modality}_map_bfloat16", ap["bfloat16"].mean(), "MAP", "",
                    f"difference {ap['bfloat16'].mean() - ap['float32'].mean():+.4f}; {changed:.0%} of queries' AP changed")
 
-    machine = f"{cpu_model()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
+    machine = machine_description()
     import tensorflow as tf
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as handle:
-        handle.write(f"# machine: {machine}; TensorFlow {tf.__version__}; threads {args.threads}; "
-                     f"{args.frames} frames, {args.patches} patches, best of {args.repeats}\n")
-        handle.write("# load: 1/5/15-min load averages (os.getloadavg) after each measurement\n")
-        handle.write("\t".join(rows[0]) + "\n")
-        for row in rows:
-            handle.write("\t".join(str(value) for value in row.values()) + "\n")
+    write_measurements(args.out, rows, [
+        f"machine: {machine}; TensorFlow {tf.__version__}; threads {args.threads}; "
+        f"{args.frames} frames, {args.patches} patches, best of {args.repeats}",
+        "load: 1/5/15-min load averages (os.getloadavg) after each measurement",
+    ])
     print(f"machine: {machine}; wrote {args.out}")
 
 

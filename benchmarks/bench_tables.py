@@ -21,10 +21,11 @@ import argparse
 import csv
 import logging
 import os
-import platform
 import sys
 import time
 from pathlib import Path
+
+from machine_info import machine_description
 
 from avcmr.data.synthetic_features import make_synthetic_features, write_feature_table
 from avcmr.io.parquet import read_metadata
@@ -32,6 +33,7 @@ from avcmr.reporting.paper_numbers import TABLE2, TABLE4
 from avcmr.reporting.tables import (
     TABLE2_METHODS,
     TABLE4_METHODS,
+    map_table,
     write_accuracy_tables,
     write_cost_tables,
 )
@@ -56,15 +58,6 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{platform.node()} {model} × {os.cpu_count()} cores"
-
-
 def main(argv=None) -> int:
     args = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -76,7 +69,7 @@ def main(argv=None) -> int:
     provenance = {"dataset": "synthetic_features", "config_hash": f"bench-{args.budget}", "random_weights": False,
                   "backbone_weights": {"features": "synthetic feature-level stand-in"}}  # fmt: skip
     write_feature_table(table, out / "features.parquet", provenance)
-    print(f"# {len(table)} synthetic pairs, budget {args.budget}, {machine()}", flush=True)
+    print(f"# {len(table)} synthetic pairs, budget {args.budget}, {machine_description()}", flush=True)
     print("\t".join(COLUMNS), flush=True)
     rows, eval_paths = [], []
     for name in args.methods:
@@ -88,15 +81,13 @@ def main(argv=None) -> int:
                          out / "training" / f"{name}_seed{args.seed}.parquet", provenance)  # fmt: skip
         eval_paths.append(str(eval_path))
         summary = read_metadata(eval_path)["summary"]
-        from avcmr.reporting.tables import map_table
-
         maps = map_table([str(eval_path)]).iloc[0]
         row = {**summary, "map_a2v": maps["map_a2v"], "map_v2a": maps["map_v2a"], "map_avg": maps["map_avg"],
                "fit_s": summary["fit_seconds"], "eval_s": summary["eval_seconds"],
-               "load_1min": os.getloadavg()[0], "machine": machine()}  # fmt: skip
+               "load_1min": os.getloadavg()[0], "machine": machine_description()}  # fmt: skip
         rows.append(row)
         print("\t".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in COLUMNS), flush=True)
-    header = [f"synthetic VEGAS-scale features ({args.train_size} train pairs), budget {args.budget}, {machine()}"]
+    header = [f"synthetic VEGAS-scale features ({args.train_size} train pairs), budget {args.budget}, {machine_description()}"]
     table2 = [path for path in eval_paths if Path(path).name.split("_seed")[0] in TABLE2_METHODS]
     table4 = [path for path in eval_paths if Path(path).name.split("_seed")[0] in TABLE4_METHODS]
     if table2:

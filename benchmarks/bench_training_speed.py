@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine_info import machine_description
 
 from avcmr.data.synthetic_features import make_synthetic_features, split_arrays
 from avcmr.methods.budgets import PAPER_SCHEDULES
@@ -68,15 +68,6 @@ def bare_epochs(audio, visual, n_classes: int, epochs: int, device) -> list[floa
     return seconds
 
 
-def machine() -> str:
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "unknown CPU"
-    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{cpu} × {os.cpu_count()} cores{gpu}"
-
-
 def main(argv=None) -> int:
     args = parse_arguments(argv)
     device = pick_device(args.device)
@@ -95,7 +86,7 @@ def main(argv=None) -> int:
     ratio = rows[1]["sec_per_epoch"] / rows[0]["sec_per_epoch"]
     for row in rows:
         row.update(ratio_to_bare=row["sec_per_epoch"] / rows[0]["sec_per_epoch"], device=str(device),
-                   threads=torch.get_num_threads(), load_1min=os.getloadavg()[0], machine=machine())  # fmt: skip
+                   threads=torch.get_num_threads(), load_1min=os.getloadavg()[0], machine=machine_description())  # fmt: skip
     if args.paper_budget:
         started = time.perf_counter()
         paper = DualSubspace(**PAPER_SCHEDULES["ours"], device=str(device), random_state=0).fit(audio, visual, labels)
@@ -103,7 +94,7 @@ def main(argv=None) -> int:
         rows.append({"variant": "ours, paper budget (SGD, 1,000 epochs)", "epochs": len(paper.history_),
                      "sec_per_epoch": minutes * 60 / len(paper.history_), "ratio_to_bare": float("nan"),
                      "device": str(device), "threads": torch.get_num_threads(), "load_1min": os.getloadavg()[0],
-                     "machine": machine(), "paper_minutes": 8.36, "minutes": minutes})  # fmt: skip
+                     "machine": machine_description(), "paper_minutes": 8.36, "minutes": minutes})  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     columns = ["variant", "epochs", "sec_per_epoch", "ratio_to_bare", "minutes", "paper_minutes", "device",
                "threads", "load_1min", "machine"]  # fmt: skip

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from machine_info import machine_description
 
 REPO = Path(__file__).resolve().parents[1]
 ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
@@ -45,16 +45,6 @@ def write_vggsound_csv(path: Path, n_train: int, n_test: int, n_classes: int, se
         "split": ["train"] * n_train + ["test"] * n_test,
     })
     frame.to_csv(path, header=False, index=False)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = re.findall(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-        cpu = names[0].strip() if names else cpu
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def main() -> None:
@@ -106,7 +96,7 @@ def main() -> None:
                 "shard_size": shard_size, "shards": -(-len(listing.clips) // shard_size),
                 "jobs": int(totals[-1]) if totals else -1, "listing_s": round(listing_s, 2),
                 "dry_run_s": round(dry_run_s, 2), "dry_run_cpu_s": round(dry_run_cpu_s, 2), "load_before": round(load_before, 2),
-                "load_after": round(os.getloadavg()[0], 2), "machine": machine(),
+                "load_after": round(os.getloadavg()[0], 2), "machine": machine_description(),
             }
             print("\t".join(f"{k}={v}" for k, v in row.items()), flush=True)
             rows.append(row)

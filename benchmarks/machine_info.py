@@ -1,0 +1,41 @@
+"""What every benchmark records beside its figures: the machine (CPU model, cores, GPU)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    """'<CPU model>, <n> cores (<m> usable)[, <GPU>]': one line naming the machine."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = f"{cpu_model()}, {os.cpu_count()} cores ({usable} usable)"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", {torch.cuda.get_device_name()}"
+    except ImportError:
+        pass
+    return text
+
+
+def write_measurements(path: Path, rows: list[dict], header_lines: list[str]) -> None:
+    """A TSV of ``rows`` (same keys each) under '# '-prefixed header lines (machine, load, ...)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        handle.writelines(f"# {line}\n" for line in header_lines)
+        handle.write("\t".join(rows[0]) + "\n")
+        for row in rows:
+            handle.write("\t".join(str(value) for value in row.values()) + "\n")
