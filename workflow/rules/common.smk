@@ -357,6 +357,16 @@ def dataset_size(dataset):
             synthetic.get("n_classes", SyntheticSpec.n_classes),
             synthetic.get("max_duration_s", SyntheticSpec.max_duration_s),
         )
+    if spec["kind"] == "features":
+        from avcmr.data.feature_file import FeatureFileError, FeatureFileSpec, file_size
+
+        try:
+            n_rows, n_classes = file_size(
+                FeatureFileSpec.from_config(dataset, spec["feature_file"])
+            )
+        except FeatureFileError as error:
+            raise WorkflowError(str(error)) from None
+        return n_rows, n_classes, 0.0  # pooled vectors: no frames
     clips = (
         youtube_listing(dataset).clips
         if spec["kind"] in YOUTUBE_KINDS

@@ -241,6 +241,20 @@ def read_feature_file(spec: FeatureFileSpec) -> ReleasedFeatures:
     return ReleasedFeatures(audio, visual, labels, n_classes, sha256)
 
 
+def file_size(spec: FeatureFileSpec) -> tuple[int, int]:
+    """(rows of both parts, classes) of a feature file, read from its shapes and labels only — what
+    the workflow needs at parse time to size its jobs' memory (the full checks run in the import)."""
+    import h5py
+
+    try:
+        with h5py.File(spec.path, "r") as handle:
+            n_rows = sum(handle[spec.hdf5_name(f"audio_{part}")].shape[0] for part in PARTS)
+            labels = np.concatenate([np.asarray(handle[spec.hdf5_name(f"labels_{part}")]).ravel() for part in PARTS])
+    except (OSError, KeyError) as error:
+        raise _fail(spec, f"cannot read the row counts of {spec.path}: {error}") from None
+    return int(n_rows), int(len(np.unique(labels)))
+
+
 def class_names(spec: FeatureFileSpec, n_classes: int) -> list[str]:
     """The configured names, else ``class_00`` … (zero-padded, so that names sort as the codes)."""
     if spec.class_names is not None:
