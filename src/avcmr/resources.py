@@ -19,6 +19,9 @@ MB = 2**20
 # Python, numpy, pandas, pyarrow, scikit-learn and the package (≈ 150 MB measured), Snakemake's
 # script preamble and allocator slack: every job's floor.
 INTERPRETER_MB = 400
+# On a cluster the job's memory also holds the job's own Snakemake process (sacct's batch step:
+# ≈ 600–650 MB measured on the single-node SLURM of tests/test_cluster_slurm.py), beside the rule's.
+JOB_SNAKEMAKE_MB = 700
 # + torch and the method's own constant state (networks, KCCA's ≤ 2,000 Nyström landmarks, …):
 # fit_and_evaluate peaks at ≈ 600 MB on a small dataset (measured with `cca` on 2,000 clips).
 TRAINING_LIBRARIES_MB = 700
@@ -73,14 +76,14 @@ def visual_pca_mem_mb(n_clips: int, shard_size: int, frames_per_clip: int) -> in
     statistics = PCA_STATISTICS_COPIES * INCEPTION_DIM**2 * FLOAT64
     shard = SHARD_FRAME_COPIES * shard_size * frames_per_clip * INCEPTION_DIM * FLOAT32
     growth = GROWTH_PER_SHARD_MB * math.ceil(n_clips / shard_size)
-    return INTERPRETER_MB + growth + _mb(statistics + shard + SPLIT_BYTES_PER_CLIP * n_clips)
+    return JOB_SNAKEMAKE_MB + INTERPRETER_MB + growth + _mb(statistics + shard + SPLIT_BYTES_PER_CLIP * n_clips)
 
 
 def pool_mem_mb(n_clips: int, shard_size: int, frames_per_clip: int, pca_dim: int) -> int:
     pooled = POOLED_COPIES * n_clips * (AUDIO_DIM + pca_dim) * FLOAT64 + n_clips * (2 * 100 + SPLIT_BYTES_PER_CLIP)
     shard = POOL_FRAME_COPIES * shard_size * frames_per_clip * (INCEPTION_DIM * FLOAT32 + pca_dim * FLOAT64)
     growth = GROWTH_PER_SHARD_MB * math.ceil(n_clips / shard_size)
-    return INTERPRETER_MB + growth + _mb(pooled + shard)
+    return JOB_SNAKEMAKE_MB + INTERPRETER_MB + growth + _mb(pooled + shard)
 
 
 def fit_evaluate_mem_mb(n_clips: int, n_test: int, pca_dim: int, method: str, threads: int = 2) -> int:
@@ -90,11 +93,11 @@ def fit_evaluate_mem_mb(n_clips: int, n_test: int, pca_dim: int, method: str, th
     precision = n_test * PRECISION_ROWS_PER_TEST_CLIP * PRECISION_BYTES_PER_ROW
     dense = DENSE_BYTES_PER_PAIR * n_test**2 if method in DENSE_SCORE_METHODS else 0
     evaluation = max(threads, 1) * EVALUATION_BLOCK_MB * MB
-    return INTERPRETER_MB + TRAINING_LIBRARIES_MB + _mb(features + training + precision + dense + evaluation)
+    return JOB_SNAKEMAKE_MB + INTERPRETER_MB + TRAINING_LIBRARIES_MB + _mb(features + training + precision + dense + evaluation)
 
 
 def table_mem_mb(n_test: int, n_runs: int) -> int:
-    return INTERPRETER_MB + _mb(n_runs * 2 * n_test * AP_BYTES_PER_ROW)
+    return JOB_SNAKEMAKE_MB + INTERPRETER_MB + _mb(n_runs * 2 * n_test * AP_BYTES_PER_ROW)
 
 
 def expected_test_clips(n_clips: int, train_fraction: float, test_size: int | None, n_classes: int) -> int:

@@ -58,7 +58,7 @@ rule manifest:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=1500,
         runtime=10,
     params:
         shards=lambda wc: shards(wc.dataset),
@@ -113,13 +113,13 @@ rule unpack_archive:
         "logs/{dataset}/unpack_archive.log",
     wildcard_constraints:
         dataset=archive_names(),
-    # Memory: 1000 MB, fixed: the job's Snakemake and pyarrow (~0.7 GB), one member's 1 MB copy
+    # Memory: 1500 MB, fixed: the job's Snakemake and pyarrow (~0.7 GB), one member's 1 MB copy
     # buffer and the member list (28k rows at VEGAS scale: a few MB).
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=120,
     params:
         dest=lambda wc: archive_paths(wc.dataset)["unpacked"],

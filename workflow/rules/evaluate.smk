@@ -29,12 +29,12 @@ rule failures:
         "results/{dataset}/failures.parquet",
     log:
         "logs/{dataset}/failures.log",
-    # Memory: 1000 MB, fixed: the job's Snakemake (~0.6 GB) and the failure rows (a few per shard).
+    # Memory: 1500 MB, fixed: the job's Snakemake (~0.7 GB on a cluster node, sacct) and the failure rows (a few per shard).
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc, attempt: attempt * 10,
     params:
         provenance=provenance("extraction"),

@@ -15,12 +15,12 @@ rule fig3_class_counts:
         pdf="results/{dataset}/figures/fig3_class_counts.pdf",
     log:
         "logs/{dataset}/figures/fig3_class_counts.log",
-    # Memory: 1000 MB, fixed: the job's Snakemake and matplotlib (~0.7 GB) and the split table.
+    # Memory: 1500 MB, fixed: the job's Snakemake and matplotlib (~0.7 GB) and the split table.
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc, attempt: attempt * 10,
     script:
         "../scripts/fig3_class_counts.py"
@@ -54,12 +54,12 @@ rule fig5_training_losses:
         pdf="results/{dataset}/figures/fig5_training_losses.pdf",
     log:
         "logs/{dataset}/figures/fig5_training_losses.log",
-    # Memory: 1000 MB, fixed: the job's Snakemake and matplotlib and the per-epoch loss tables.
+    # Memory: 1500 MB, fixed: the job's Snakemake and matplotlib and the per-epoch loss tables.
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc, attempt: attempt * 10,
     params:
         reference_configured=reference_configured,
@@ -96,12 +96,12 @@ rule fig7_alpha_beta:
         pdf="results/{dataset}/figures/fig7_alpha_beta.pdf",
     log:
         "logs/{dataset}/figures/fig7_alpha_beta.log",
-    # Memory: 1000 MB, fixed: the grid's per-query AP tables.
+    # Memory: 1500 MB, fixed: the grid's per-query AP tables.
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc, attempt: attempt * 10,
     script:
         "../scripts/fig7_alpha_beta.py"
@@ -184,12 +184,12 @@ rule run_summary:
         ),
     log:
         "logs/{dataset}/report/run_summary.log",
-    # Memory: 1000 MB, fixed: table metadata and the split.
+    # Memory: 1500 MB, fixed: table metadata and the split.
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc, attempt: attempt * 5,
     params:
         spec=lambda wc: SETTINGS[wc.dataset],

@@ -11,13 +11,13 @@ rule split:
         "results/{dataset}/split.parquet",
     log:
         "logs/{dataset}/split.log",
-    # Memory: 1000 MB, fixed: the job's Snakemake (~0.6 GB), the manifest and the clip ids of every
+    # Memory: 1500 MB, fixed: the job's Snakemake (~0.7 GB on a cluster node, sacct), the manifest and the clip ids of every
     # feature table (28k clips at VEGAS scale: a few MB).
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc, attempt: attempt * 10,
     params:
         split=lambda wc: SETTINGS[wc.dataset]["split"],
