@@ -28,7 +28,6 @@ is written before the whole file has passed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from avcmr.io import schemas
+from avcmr.io.checksums import file_sha256
 from avcmr.io.parquet import atomic_path, vector_column, write_table
 
 log = logging.getLogger(__name__)
@@ -135,14 +135,6 @@ def _fail(spec: FeatureFileSpec, message: str) -> FeatureFileError:
 def _row_list(rows: np.ndarray) -> str:
     shown = ", ".join(str(int(row)) for row in rows[:ROWS_SHOWN])
     return shown + (", ..." if len(rows) > ROWS_SHOWN else "")
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_dataset(spec: FeatureFileSpec, handle, role: str) -> np.ndarray:

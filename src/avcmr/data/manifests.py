@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from avcmr.io.checksums import file_sha256
+
 LISTING_COLUMNS = ["clip_id", "youtube_id", "start_s", "end_s", "label"]
 # Columns only some lists have: the list's own split (vggsound) and why a clip cannot be fetched.
 LISTING_OPTIONAL_COLUMNS = ["split", "skip_reason"]
@@ -379,16 +381,6 @@ def list_file_records(paths: Mapping[str, str | Path]) -> dict[str, dict[str, ob
 
 def is_url(text: str) -> bool:
     return str(text).startswith(("http://", "https://", "ftp://"))
-
-
-def file_sha256(path: str | Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_sha256(path: str | Path, expected: str | None) -> None:

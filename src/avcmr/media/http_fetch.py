@@ -11,7 +11,6 @@ the download start over, which the log says.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -20,6 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from avcmr.io.checksums import file_sha256
+
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
@@ -27,14 +28,6 @@ CHUNK_BYTES = 1 << 20
 
 class FetchError(RuntimeError):
     """A download that failed for good (after its attempts) or gave the wrong bytes; one line."""
-
-
-def file_sha256(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def partial_path(path: str | Path) -> Path:
