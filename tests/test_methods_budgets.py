@@ -59,11 +59,11 @@ def test_quick_budget_gives_a_small_and_a_large_dataset_the_same_number_of_steps
 def test_quick_budget_in_steps_runs_that_many_steps():
     table = make_synthetic_features(n_clips=300, train_size=240, class_separation=3.0, random_state=0)
     audio, visual, labels, *_ = split_arrays(table)
-    explicit = {"audio_hidden": [32], "visual_hidden": [32], "patience": None, "device": "cpu"}
+    explicit = {"audio_hidden": [32], "visual_hidden": [32], "device": "cpu"}
     budget = resolve_budget("ours", "quick", defaults("ours"), explicit, len(labels))
     model = make_method("ours", {**budget.params, **explicit}).fit(audio, visual, labels)
     # 216 fit pairs, one batch of 800: one step per epoch, so the 80 steps are 80 epochs.
-    assert budget.params == {"epochs": QUICK_STEPS["ours"]}
+    assert budget.params == {"epochs": QUICK_STEPS["ours"], "patience": None}
     summary = training_summary("ours", model, budget, model.get_params(), len(labels))
     assert summary["steps_run"] == model.n_steps_ == QUICK_STEPS["ours"] == summary["epochs_run"]
     assert summary["budget"] == "quick"
