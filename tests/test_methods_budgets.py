@@ -74,3 +74,17 @@ def test_explicit_config_wins_over_the_budget_and_the_label_says_so():
     assert budget.label == "paper (config sets optimizer, epochs)"
     with pytest.raises(ValueError, match="unknown training budget 'fast'"):
         resolve_budget("ours", "fast", defaults("ours"), {}, 1000)
+
+
+@pytest.mark.parametrize("name", ["dcca", "c_dcca", "tnn_c_cca", "ours"])
+def test_the_budgets_switch_early_stopping_off_and_the_methods_accept_it(name):
+    """Both budgets set ``patience: None`` (every epoch runs); the early-stopping trainers take it."""
+    table = make_synthetic_features(n_clips=120, n_classes=4, visual_dim=32, train_size=90, random_state=0)
+    audio, visual, labels, *_ = split_arrays(table)
+    small = {"ours": {"audio_hidden": [16], "visual_hidden": [16]}, "dcca": {"hidden_sizes": [16]}}.get(name, {})
+    for budget in ("quick", "paper"):
+        assert resolve_budget(name, budget, defaults(name), {}, len(labels)).params["patience"] is None
+        explicit = {"epochs": 3, "device": "cpu", **small}
+        model = make_method(name, {**resolve_budget(name, budget, defaults(name), explicit, len(labels)).params,
+                                   **explicit}).fit(audio, visual, labels)
+        assert len(model.history_) == 3  # no early stop before the last epoch

@@ -121,7 +121,7 @@ class ClusterDeepCCA(ThreadLimitedFit, RetrievalMethod):
         epochs: int = 20,
         n_components: int = 10,
         validation_fraction: float = 0.1,
-        patience: int = 10,
+        patience: int | None = 10,
         n_threads: int | None = 1,
         device: str = "auto",
         random_state: int | None = 0,

@@ -80,7 +80,7 @@ class DeepCCA(ThreadLimitedFit, RetrievalMethod):
         reg: float = 1e-4,
         n_components: int = 10,
         validation_fraction: float = 0.1,
-        patience: int = 10,
+        patience: int | None = 10,
         n_threads: int | None = None,
         device: str = "auto",
         random_state: int | None = 0,

@@ -292,7 +292,7 @@ def train_towers(
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
     validation_loss: Callable[[], float] | None,
     epochs: int,
-    patience: int,
+    patience: int | None,
     name: str,
 ) -> tuple[list[dict[str, float]], int]:
     """Minibatch training with best-epoch restore and early stopping on a validation loss.
@@ -340,7 +340,7 @@ def train_towers(
             best_state = [
                 {k: v.detach().clone() for k, v in net.state_dict().items()} for net in nets
             ]
-        elif validation_loss is not None and epoch - best_epoch >= patience:
+        elif validation_loss is not None and patience is not None and epoch - best_epoch >= patience:
             log.info("%s: early stop after epoch %d (best %d)", name, epoch, best_epoch)
             break
     if best_state is not None:

@@ -91,7 +91,7 @@ class TripletClusterCCA(ThreadLimitedFit, RetrievalMethod):
         batch_size: int = 45,
         epochs: int = 10,
         validation_fraction: float = 0.1,
-        patience: int = 10,
+        patience: int | None = 10,
         n_threads: int | None = 1,
         device: str = "auto",
         random_state: int | None = 0,
