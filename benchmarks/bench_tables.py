@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from machine_info import machine_description
@@ -55,6 +56,8 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and of the methods")
     parser.add_argument("--device", default=None, help="override `device` of the methods that have one")
     parser.add_argument("--verbose", action="store_true", help="log every epoch")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="a method that raises is reported (traceback on stderr, a `failed` row) and the next runs")
     return parser.parse_args(argv)
 
 
@@ -77,8 +80,15 @@ def main(argv=None) -> int:
         if args.device is not None and name not in ("random", "random_pca", "cca", "cca_nipals", "kcca", "c_cca"):
             params["device"] = args.device
         eval_path = out / "eval" / f"{name}_seed{args.seed}.parquet"
-        fit_and_evaluate(out / "features.parquet", name, params, args.seed, eval_path,
-                         out / "training" / f"{name}_seed{args.seed}.parquet", provenance)  # fmt: skip
+        try:
+            fit_and_evaluate(out / "features.parquet", name, params, args.seed, eval_path,
+                             out / "training" / f"{name}_seed{args.seed}.parquet", provenance)  # fmt: skip
+        except Exception:
+            if not args.keep_going:
+                raise
+            traceback.print_exc()
+            print(f"{name}\tfailed (traceback above)", flush=True)
+            continue
         eval_paths.append(str(eval_path))
         summary = read_metadata(eval_path)["summary"]
         maps = map_table([str(eval_path)]).iloc[0]

@@ -9,12 +9,13 @@ rule synthesize_shard:
         "logs/{dataset}/synthesize/shard{shard}.log",
     wildcard_constraints:
         dataset=names_of_kind("synthetic"),
-    # Generates real H.264 + AAC clips; memory: one clip's frames at a time (< 50 MB).
+    # Generates real H.264 + AAC clips; memory: 1500 MB, fixed: the job's Snakemake processes on a
+    # cluster (avcmr.resources.JOB_SNAKEMAKE_MB) and one clip's frames at a time (< 50 MB).
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=30,
     params:
         spec=lambda wc: SETTINGS[wc.dataset]["synthetic"],
@@ -34,11 +35,12 @@ rule index_folder_shard:
         dataset=names_of_kind("folder"),
     # Probes the shard's files of a user's folder; memory: the listing only. The member list (with
     # sizes and mtimes) is a parameter: a shard reruns when its files change, the others do not.
+    # Memory: 1500 MB, fixed: the job's Snakemake processes (avcmr.resources.JOB_SNAKEMAKE_MB).
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=30,
     params:
         members=folder_members,
@@ -58,7 +60,7 @@ rule manifest:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=10,
     params:
         shards=lambda wc: shards(wc.dataset),
@@ -162,6 +164,7 @@ rule fetch_manifest:
 
 rule listing:
     # Every clip the dataset lists, with its shard (the 'listed' column of acquisition.tsv).
+    # Memory: 1500 MB, fixed: the job's Snakemake processes (avcmr.resources.JOB_SNAKEMAKE_MB).
     input:
         unpack(manifest_inputs),
     output:
@@ -172,7 +175,7 @@ rule listing:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=10,
     params:
         spec=listing_spec,
@@ -196,12 +199,13 @@ rule download_shard:
         "logs/{dataset}/download/shard{shard}.log",
     wildcard_constraints:
         dataset=youtube_names(),
-    # Memory: yt-dlp + one ffmpeg cut at a time.
+    # Memory: 1500 MB, fixed: the job's Snakemake processes (avcmr.resources.JOB_SNAKEMAKE_MB),
+    # yt-dlp and one ffmpeg cut at a time.
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc: 2 * feature_settings(wc.dataset)["shard_size"],
         youtube=1,
     params:
@@ -214,6 +218,7 @@ rule download_shard:
 
 rule acquisition:
     # Per class: listed, downloaded (or found), decoded, usable (both features) clips.
+    # Memory: 1500 MB, fixed: the job's Snakemake processes (avcmr.resources.JOB_SNAKEMAKE_MB).
     input:
         listing="results/{dataset}/listing.parquet",
         clips=shard_paths("results/{dataset}/clips/shard{shard}.parquet"),
@@ -228,7 +233,7 @@ rule acquisition:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=10,
     script:
         "../scripts/acquisition.py"

@@ -152,12 +152,13 @@ rule table_view:
         "logs/{dataset}/report/{table}.log",
     wildcard_constraints:
         table="|".join(TABLE_VIEWS),
-    # Memory: 500 MB, fixed: one small TSV.
+    # Memory: 1500 MB, fixed: the job's Snakemake processes on a cluster
+    # (avcmr.resources.JOB_SNAKEMAKE_MB) and one small TSV.
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 500,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc, attempt: attempt * 5,
     params:
         title=lambda wc: f"{TABLE_VIEWS[wc.table]} ({wc.dataset})",
@@ -215,12 +216,13 @@ rule job_costs:
         ),
     log:
         "logs/{dataset}/job_costs.log",
-    # Memory: 500 MB, fixed: one small TSV per job of the dataset.
+    # Memory: 1500 MB, fixed: the job's Snakemake processes on a cluster
+    # (avcmr.resources.JOB_SNAKEMAKE_MB) and one small TSV per job of the dataset.
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: attempt * 500,
+        mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=lambda wc, attempt: attempt * 5,
     params:
         header=lambda wc: [
