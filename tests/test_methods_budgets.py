@@ -62,10 +62,13 @@ def test_quick_budget_in_steps_runs_that_many_steps():
     explicit = {"audio_hidden": [32], "visual_hidden": [32], "device": "cpu"}
     budget = resolve_budget("ours", "quick", defaults("ours"), explicit, len(labels))
     model = make_method("ours", {**budget.params, **explicit}).fit(audio, visual, labels)
-    # 216 fit pairs, one batch of 800: one step per epoch, so the 80 steps are 80 epochs.
-    assert budget.params == {"epochs": QUICK_STEPS["ours"], "patience": None}
+    # 216 fit pairs, one batch of 800: one step per epoch, so the 80 steps are 80 epochs, validated
+    # every 8th epoch (10 validations).
+    assert budget.params == {"epochs": QUICK_STEPS["ours"], "patience": None, "validation_interval": 8}
     summary = training_summary("ours", model, budget, model.get_params(), len(labels))
     assert summary["steps_run"] == model.n_steps_ == QUICK_STEPS["ours"] == summary["epochs_run"]
+    validated = [record["epoch"] for record in model.history_ if "val_map" in record]
+    assert validated == list(range(8, 81, 8)) and model.best_epoch_ in validated
     assert summary["budget"] == "quick"
 
 

@@ -75,6 +75,12 @@ QUICK_STEPS: dict[str, int] = {
 # AGAH: the official per-batch feature normalisation (features / their batch's Frobenius norm)
 # makes every code identical for its first ~100 steps; 150 is the fewest that leave chance level.
 
+# Validations per quick run for the methods that validate every ``validation_interval`` epochs
+# (the dual-subspace family): on the 240-pair demo an epoch is one step, and validating all 80 of
+# them (fitting the fusion head and ranking the held-out pairs each time) took `ours` 15.6 s
+# against 10.6 s with 10 (2 cores, idle).
+QUICK_VALIDATIONS = 10
+
 @dataclass
 class Budget:
     """What a method is trained with: the budget's name, the parameters it set, the overrides."""
@@ -143,6 +149,8 @@ def _quick_params(method: str, params: Mapping, n_train: int) -> dict[str, objec
             return {"epochs": 2, "batches_per_epoch": max(1, math.ceil(steps / 2))}
         return {"epochs": max(1, round(steps / full)), "batches_per_epoch": None}
     schedule = {"epochs": max(1, round(steps / steps_per_epoch(method, params, n_train)))}
+    if "validation_interval" in params:  # the last epoch is always validated as well
+        schedule["validation_interval"] = max(1, math.ceil(schedule["epochs"] / QUICK_VALIDATIONS))
     if "patience" in params:
         # Patience counts epochs: on a small dataset (one step an epoch) it would stop after a handful
         # of steps. The whole step budget runs; the best validated epoch is still the one kept.
