@@ -106,3 +106,11 @@ def test_the_papers_numbers_stand_beside_ours_for_a_reference_dataset(evaluation
     assert np.isnan(cost_table(summaries, ["ours"], reference="ave").set_index("method").loc["ours", "paper_ave_minutes"])
     assert paper_numbers.paper_reference("my_clips") is None
     assert paper_numbers.paper_reference("my_vegas_copy", "vegas") == "vegas"
+
+
+def test_a_p_value_below_the_smallest_double_prints_as_a_bound():
+    from avcmr.reporting.tables import _p_value
+
+    assert _p_value(0.0) == "< 1e-300"  # what scipy returns for thousands of one-sided differences
+    assert _p_value(0.0123) == "0.012"
+    assert _p_value(float("nan")) == "—"

@@ -175,6 +175,13 @@ def _number(value, digits: int = 3) -> str:
     return "—" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _p_value(value: float) -> str:
+    # Thousands of paired queries put p below the smallest double: printed as a bound, not as 0.
+    if np.isnan(value):
+        return "—"
+    return "< 1e-300" if value == 0 else f"{value:.2g}"
+
+
 def _training_cells(row: pd.Series) -> list[str]:
     return [str(row["budget"]), f"{row['epochs']:g}", f"{row['steps']:g}", str(row["device"])]
 
@@ -192,7 +199,7 @@ def accuracy_markdown(table: pd.DataFrame, title: str, header_lines: Sequence[st
         cells = [row["method"], _mean_std(row, "a2v"), _mean_std(row, "v2a"), _mean_std(row, "avg"),
                  str(row["n_seeds"])]
         if with_test:
-            cells.append("—" if np.isnan(row["p_value_vs_ours"]) else f"{row['p_value_vs_ours']:.2g}")
+            cells.append(_p_value(row["p_value_vs_ours"]))
         if with_training:
             cells += _training_cells(row)
         cells += [_number(row[c]) for c in paper]
