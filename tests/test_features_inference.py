@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from avcmr.features.inference import prefetched, run_batches
+from avcmr.features.inference import clip_batches, prefetched, run_batches
 from avcmr.features.weights import WeightsSpec
 
 
@@ -66,3 +66,31 @@ def test_inception_shard_streams_frames_and_matches_model_predict(tmp_path, rng)
     scaled = frames.astype(np.float32) / 127.5 - 1.0  # keras.applications.inception_v3.preprocess_input
     expected = extractor.model.predict(scaled, batch_size=2, verbose=0)
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_clip_batches_never_straddle_two_clips():
+    clip_ids = ["a"] * 5 + ["b"] * 2 + ["c"] * 7
+    ranges = clip_batches(clip_ids, 3)
+    assert ranges == [(0, 3), (3, 5), (5, 7), (7, 10), (10, 13), (13, 14)]
+    # Brute force: the ranges tile every row once, each range holds one clip, and a clip's ranges
+    # are cut from its own first row (so they do not move when a neighbouring clip changes).
+    covered = [row for start, stop in ranges for row in range(start, stop)]
+    assert covered == list(range(len(clip_ids)))
+    for start, stop in ranges:
+        assert 0 < stop - start <= 3 and len(set(clip_ids[start:stop])) == 1
+        first = clip_ids.index(clip_ids[start])
+        assert (start - first) % 3 == 0
+    assert clip_batches([], 4) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        clip_batches(clip_ids, 0)
+
+
+def test_vggish_features_of_a_clip_do_not_depend_on_its_shard_mates(vggish_float32, rng):
+    """A folder that gains a clip reruns that shard: the old clips' features must stay byte-identical."""
+    clip = rng.normal(size=(11, 96, 64)).astype(np.float32)
+    before_mates = rng.normal(size=(5, 96, 64)).astype(np.float32)
+    after_mates = rng.normal(size=(9, 96, 64)).astype(np.float32)
+    alone = vggish_float32.embed(clip, ["x"] * 11)
+    with_few = vggish_float32.embed(np.concatenate([before_mates, clip]), ["m"] * 5 + ["x"] * 11)[5:]
+    with_more = vggish_float32.embed(np.concatenate([after_mates, clip]), ["n"] * 9 + ["x"] * 11)[9:]
+    assert alone.tobytes() == with_few.tobytes() == with_more.tobytes()

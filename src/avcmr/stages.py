@@ -178,7 +178,7 @@ def logmel_shard(audio_path, out, failures_out, provenance) -> None:
 
 
 def _embed_per_clip(table: pa.Table, vectors, embed, column: str, dim: int, stage: str,
-                    out, failures_out, provenance, n_inputs: int | None = None, weights_sha256=None) -> None:
+                    out, failures_out, provenance, weights_sha256: Mapping, n_inputs: int | None = None) -> None:
     """Run ``embed`` over all rows at once, then drop clips whose outputs are not finite."""
     failures = FailureLog(stage)
     started = time.monotonic()
@@ -196,9 +196,7 @@ def _embed_per_clip(table: pa.Table, vectors, embed, column: str, dim: int, stag
         {"clip_id": clip_ids[keep].tolist(), "second": table["second"].filter(pa.array(keep, type=pa.bool_())),
          column: vector_column(embeddings[keep])}
     )
-    # Extractors expose the sha256 of the official files they loaded ({} for random weights).
-    if weights_sha256 is None:
-        weights_sha256 = getattr(getattr(embed, "__self__", None), "weights_sha256", {})
+    # The sha256 of the official files the extractor loaded ({} for random weights).
     write_table(result, out, schema, provenance, weights_sha256=weights_sha256)
     failures.write(failures_out, provenance)
 
@@ -222,7 +220,9 @@ def vggish_shard(logmel_path, out, failures_out, backbone_weights: Mapping, batc
     table = read_table(logmel_path)
     patches = vectors_from_column(table["logmel"]).reshape(-1, 96, 64)
     extractor = VGGishExtractor(parse_weights(dict(backbone_weights), "vggish"), batch_size, postprocess, precision)
-    _embed_per_clip(table, patches, extractor.embed, "audio_128", 128, "vggish", out, failures_out, provenance)
+    clip_ids = table["clip_id"].to_pylist()
+    _embed_per_clip(table, patches, lambda rows: extractor.embed(rows, clip_ids), "audio_128", 128, "vggish",
+                    out, failures_out, provenance, weights_sha256=extractor.weights_sha256)
 
 
 def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, batch_size: int,
@@ -232,15 +232,18 @@ def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, b
     that the shard's frames are never all held as arrays (``embed_batches``)."""
     configure_tensorflow(threads)
     from avcmr.features.inception import InceptionExtractor
+    from avcmr.features.inference import clip_batches
     from avcmr.features.weights import parse_weights
 
     table = read_table(frames_path)
     size = int(round((table.schema.field("rgb").type.byte_width / 3) ** 0.5))
     rgb = table["rgb"].combine_chunks()
+    # Batches cut at clip boundaries: a clip's features do not depend on its shard's other clips.
+    ranges = clip_batches(table["clip_id"].to_pylist(), batch_size)
 
     def frame_batches():
-        for start in range(0, len(rgb), batch_size):
-            chunk = rgb.slice(start, batch_size)
+        for start, stop in ranges:
+            chunk = rgb.slice(start, stop - start)
             # A fixed-size binary column is one contiguous buffer: a view, no per-frame copies.
             data = chunk.buffers()[1]
             offset = chunk.offset * size * size * 3
@@ -250,7 +253,7 @@ def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, b
     extractor = InceptionExtractor(parse_weights(dict(backbone_weights), "inception"), batch_size, precision)
     _embed_per_clip(table.drop_columns(["rgb"]), frame_batches, lambda batches: extractor.embed_batches(batches()),
                     "visual_2048", 2048, "inception", out, failures_out, provenance,
-                    n_inputs=len(rgb), weights_sha256=extractor.weights_sha256)
+                    weights_sha256=extractor.weights_sha256, n_inputs=len(rgb))
 
 
 # --- split, PCA, pooling -------------------------------------------------------------------------

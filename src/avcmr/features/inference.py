@@ -9,13 +9,18 @@ bfloat16 arithmetic, and a background thread that prepares the next batch while 
   back to float32. Opt-in because features move (benchmarks/README.md states by how much).
 - The batch preparation (bytes → uint8 frames → scaled float32) runs in one background thread, one
   batch ahead: TensorFlow releases the GIL while it computes, so the two overlap.
+- Batches never straddle two clips (``clip_batches``): the CPU kernels round a row differently with
+  the batch it sits in (≈ 5e-6 relative), so a batch shared with a neighbouring clip would make a
+  clip's features depend on which clips share its shard — and a folder that gains a clip would
+  change its neighbours' features. Cut at clip boundaries, a clip's features depend on its own
+  frames alone, byte for byte.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -52,6 +57,20 @@ def compiled_forward(model) -> Callable[[np.ndarray], np.ndarray]:
         return tf.cast(model(batch, training=False), tf.float32)
 
     return lambda batch: forward(batch).numpy()
+
+
+def clip_batches(clip_ids: Sequence, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) row ranges of at most ``batch_size`` rows, each inside one run of equal
+    consecutive ``clip_ids`` and counted from the run's first row."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    ranges = []
+    start = 0
+    for stop in range(1, len(clip_ids) + 1):
+        if stop == len(clip_ids) or clip_ids[stop] != clip_ids[start]:
+            ranges += [(first, min(first + batch_size, stop)) for first in range(start, stop, batch_size)]
+            start = stop
+    return ranges
 
 
 def prefetched(batches: Iterable, depth: int = 1) -> Iterator:

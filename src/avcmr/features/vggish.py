@@ -13,12 +13,14 @@ batches prepared one ahead in a background thread, optional bfloat16 arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from avcmr.features.inference import (
     check_precision,
+    clip_batches,
     compiled_forward,
     precision_policy,
     run_batches,
@@ -143,9 +145,12 @@ class VGGishExtractor:
         self.weights_sha256 = {key: file_sha256(path) for key, path in
                                (("checkpoint", checkpoint), ("pca_params", self._pca_params)) if path is not None}
 
-    def embed(self, patches: np.ndarray) -> np.ndarray:
-        batches = (np.asarray(patches[start : start + self.batch_size], dtype=np.float32)[..., None]
-                   for start in range(0, len(patches), self.batch_size))
+    def embed(self, patches: np.ndarray, clip_ids: Sequence | None = None) -> np.ndarray:
+        """Embeddings of the patches; with ``clip_ids`` (one per patch) no batch straddles two clips
+        (``inference.clip_batches``: a clip's embeddings then depend on its own patches alone)."""
+        ranges = (clip_batches(clip_ids, self.batch_size) if clip_ids is not None
+                  else [(start, start + self.batch_size) for start in range(0, len(patches), self.batch_size)])
+        batches = (np.asarray(patches[start:stop], dtype=np.float32)[..., None] for start, stop in ranges)
         embeddings = run_batches(self._forward, batches, 128)
         if self._pca_params is not None:
             embeddings = postprocess_embeddings(embeddings, self._pca_params)
