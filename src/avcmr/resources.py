@@ -27,6 +27,8 @@ JOB_SNAKEMAKE_MB = 1100
 # + torch and the method's own constant state (networks, KCCA's ≤ 2,000 Nyström landmarks, …):
 # fit_and_evaluate peaks at ≈ 600 MB on a small dataset (measured with `cca` on 2,000 clips).
 TRAINING_LIBRARIES_MB = 700
+# What every job holds before its data: Snakemake's processes and the interpreter with its libraries.
+JOB_FLOOR_MB = JOB_SNAKEMAKE_MB + INTERPRETER_MB
 
 AUDIO_DIM = 128  # VGGish embedding
 INCEPTION_DIM = 2048  # InceptionV3 pooled features
@@ -78,14 +80,14 @@ def visual_pca_mem_mb(n_clips: int, shard_size: int, frames_per_clip: int) -> in
     statistics = PCA_STATISTICS_COPIES * INCEPTION_DIM**2 * FLOAT64
     shard = SHARD_FRAME_COPIES * shard_size * frames_per_clip * INCEPTION_DIM * FLOAT32
     growth = GROWTH_PER_SHARD_MB * math.ceil(n_clips / shard_size)
-    return JOB_SNAKEMAKE_MB + INTERPRETER_MB + growth + _mb(statistics + shard + SPLIT_BYTES_PER_CLIP * n_clips)
+    return JOB_FLOOR_MB + growth + _mb(statistics + shard + SPLIT_BYTES_PER_CLIP * n_clips)
 
 
 def pool_mem_mb(n_clips: int, shard_size: int, frames_per_clip: int, pca_dim: int) -> int:
     pooled = POOLED_COPIES * n_clips * (AUDIO_DIM + pca_dim) * FLOAT64 + n_clips * (2 * 100 + SPLIT_BYTES_PER_CLIP)
     shard = POOL_FRAME_COPIES * shard_size * frames_per_clip * (INCEPTION_DIM * FLOAT32 + pca_dim * FLOAT64)
     growth = GROWTH_PER_SHARD_MB * math.ceil(n_clips / shard_size)
-    return JOB_SNAKEMAKE_MB + INTERPRETER_MB + growth + _mb(pooled + shard)
+    return JOB_FLOOR_MB + growth + _mb(pooled + shard)
 
 
 def fit_evaluate_mem_mb(n_clips: int, n_test: int, pca_dim: int, method: str, threads: int = 2) -> int:
@@ -95,11 +97,11 @@ def fit_evaluate_mem_mb(n_clips: int, n_test: int, pca_dim: int, method: str, th
     precision = n_test * PRECISION_ROWS_PER_TEST_CLIP * PRECISION_BYTES_PER_ROW
     dense = DENSE_BYTES_PER_PAIR * n_test**2 if method in DENSE_SCORE_METHODS else 0
     evaluation = max(threads, 1) * EVALUATION_BLOCK_MB * MB
-    return JOB_SNAKEMAKE_MB + INTERPRETER_MB + TRAINING_LIBRARIES_MB + _mb(features + training + precision + dense + evaluation)
+    return JOB_FLOOR_MB + TRAINING_LIBRARIES_MB + _mb(features + training + precision + dense + evaluation)
 
 
 def table_mem_mb(n_test: int, n_runs: int) -> int:
-    return JOB_SNAKEMAKE_MB + INTERPRETER_MB + _mb(n_runs * 2 * n_test * AP_BYTES_PER_ROW)
+    return JOB_FLOOR_MB + _mb(n_runs * 2 * n_test * AP_BYTES_PER_ROW)
 
 
 def expected_test_clips(n_clips: int, train_fraction: float, test_size: int | None, n_classes: int) -> int:

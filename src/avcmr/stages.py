@@ -177,16 +177,20 @@ def logmel_shard(audio_path, out, failures_out, provenance) -> None:
     failures.write(failures_out, provenance)
 
 
-def _embed_per_clip(table: pa.Table, vectors, embed, column: str, dim: int, stage: str,
-                    out, failures_out, provenance, weights_sha256: Mapping, n_inputs: int | None = None) -> None:
-    """Run ``embed`` over all rows at once, then drop clips whose outputs are not finite."""
+def _embed_per_clip(table: pa.Table, embed, batch_size: int, column: str, dim: int, stage: str,
+                    out, failures_out, provenance, weights_sha256: Mapping) -> None:
+    """Run ``embed`` over all rows at once, then drop clips whose outputs are not finite.
+
+    ``embed`` gets the (start, stop) row ranges of its batches, cut at clip boundaries
+    (``inference.clip_batches``): a clip's features do not depend on its shard's other clips."""
+    from avcmr.features.inference import clip_batches
+
     failures = FailureLog(stage)
-    started = time.monotonic()
-    embeddings = embed(vectors)
-    elapsed = time.monotonic() - started
-    n_inputs = len(vectors) if n_inputs is None else n_inputs
-    log.info("%s: %d inputs in %.1f s (%.1f/s)", stage, n_inputs, elapsed, n_inputs / max(elapsed, 1e-9))
     clip_ids = np.asarray(table["clip_id"].to_pylist(), dtype=object)
+    started = time.monotonic()
+    embeddings = embed(clip_batches(clip_ids, batch_size))
+    elapsed = time.monotonic() - started
+    log.info("%s: %d inputs in %.1f s (%.1f/s)", stage, len(clip_ids), elapsed, len(clip_ids) / max(elapsed, 1e-9))
     finite = np.isfinite(embeddings).all(axis=1)
     for clip_id in sorted(set(clip_ids[~finite])):
         failures.record(clip_id, "non-finite features")
@@ -220,9 +224,8 @@ def vggish_shard(logmel_path, out, failures_out, backbone_weights: Mapping, batc
     table = read_table(logmel_path)
     patches = vectors_from_column(table["logmel"]).reshape(-1, 96, 64)
     extractor = VGGishExtractor(parse_weights(dict(backbone_weights), "vggish"), batch_size, postprocess, precision)
-    clip_ids = table["clip_id"].to_pylist()
-    _embed_per_clip(table, patches, lambda rows: extractor.embed(rows, clip_ids), "audio_128", 128, "vggish",
-                    out, failures_out, provenance, weights_sha256=extractor.weights_sha256)
+    _embed_per_clip(table, lambda ranges: extractor.embed_ranges(patches, ranges), batch_size, "audio_128", 128,
+                    "vggish", out, failures_out, provenance, weights_sha256=extractor.weights_sha256)
 
 
 def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, batch_size: int,
@@ -232,16 +235,13 @@ def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, b
     that the shard's frames are never all held as arrays (``embed_batches``)."""
     configure_tensorflow(threads)
     from avcmr.features.inception import InceptionExtractor
-    from avcmr.features.inference import clip_batches
     from avcmr.features.weights import parse_weights
 
     table = read_table(frames_path)
     size = int(round((table.schema.field("rgb").type.byte_width / 3) ** 0.5))
     rgb = table["rgb"].combine_chunks()
-    # Batches cut at clip boundaries: a clip's features do not depend on its shard's other clips.
-    ranges = clip_batches(table["clip_id"].to_pylist(), batch_size)
 
-    def frame_batches():
+    def frame_batches(ranges):
         for start, stop in ranges:
             chunk = rgb.slice(start, stop - start)
             # A fixed-size binary column is one contiguous buffer: a view, no per-frame copies.
@@ -251,9 +251,9 @@ def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, b
                                 offset=offset).reshape(-1, size, size, 3)
 
     extractor = InceptionExtractor(parse_weights(dict(backbone_weights), "inception"), batch_size, precision)
-    _embed_per_clip(table.drop_columns(["rgb"]), frame_batches, lambda batches: extractor.embed_batches(batches()),
-                    "visual_2048", 2048, "inception", out, failures_out, provenance,
-                    weights_sha256=extractor.weights_sha256, n_inputs=len(rgb))
+    _embed_per_clip(table.drop_columns(["rgb"]), lambda ranges: extractor.embed_batches(frame_batches(ranges)),
+                    batch_size, "visual_2048", 2048, "inception", out, failures_out, provenance,
+                    weights_sha256=extractor.weights_sha256)
 
 
 # --- split, PCA, pooling -------------------------------------------------------------------------

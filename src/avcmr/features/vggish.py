@@ -148,8 +148,11 @@ class VGGishExtractor:
     def embed(self, patches: np.ndarray, clip_ids: Sequence | None = None) -> np.ndarray:
         """Embeddings of the patches; with ``clip_ids`` (one per patch) no batch straddles two clips
         (``inference.clip_batches``: a clip's embeddings then depend on its own patches alone)."""
-        ranges = (clip_batches(clip_ids, self.batch_size) if clip_ids is not None
-                  else [(start, start + self.batch_size) for start in range(0, len(patches), self.batch_size)])
+        clip_ids = np.zeros(len(patches)) if clip_ids is None else clip_ids
+        return self.embed_ranges(patches, clip_batches(clip_ids, self.batch_size))
+
+    def embed_ranges(self, patches: np.ndarray, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Embeddings of the patches, inferred in the given (start, stop) row batches."""
         batches = (np.asarray(patches[start:stop], dtype=np.float32)[..., None] for start, stop in ranges)
         embeddings = run_batches(self._forward, batches, 128)
         if self._pca_params is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-
 # On an accelerator the o×o algebra of L_corr (three float64 eigendecompositions of 10 × 10
 # matrices and their backward passes) is all launch latency and solver synchronisation: ≈ 22 ms a
 # step of `ours` on an H200 where the networks' arithmetic takes microseconds. It is done on the
