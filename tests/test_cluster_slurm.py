@@ -151,8 +151,9 @@ def test_every_job_went_through_slurm_and_completed(slurm_run):
     from avcmr.methods.registry import uses_torch
 
     torch_training = jobs[jobs["Comment"].map(
-        lambda c: bool(m := re.fullmatch(r"rule_fit_evaluate_wildcards_\w+?_(\w+)_\d+", c)) and uses_torch(m.group(1)))]
-    assert len(torch_training) == 1, jobs["Comment"]  # `ours`, seed 0
+        lambda c: bool(m := re.fullmatch(r"rule_fit_evaluate_wildcards_tiny_(\w+?)(?:_\d+)?", c))
+        and uses_torch(m.group(1)))]
+    assert len(torch_training) == 1, jobs["Comment"]  # `ours` (one job over its seeds)
     assert set(torch_training["Partition"]) == {"gpu"}
     assert torch_training["AllocTRES"].str.contains("gres/gpu=1").all()
     others = jobs.loc[~jobs.index.isin(torch_training.index)]

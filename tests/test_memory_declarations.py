@@ -80,10 +80,12 @@ def test_fit_evaluate_declaration_covers_the_measured_peak(tmp_path, method):
     for n_clips, n_test in sizes:
         features = _write_features(tmp_path, n_clips, n_test)
         out = tmp_path / f"{method}_{n_clips}"
+        # One training job: the method over two seeds, one after the other (the declaration is one fit's).
         measured.append(peak_rss_mb(f"""
-from avcmr.stages import fit_and_evaluate
-fit_and_evaluate({features!r}, {method!r}, {{}}, 0, '{out}.eval.parquet', '{out}.history.parquet', {PROVENANCE!r},
-                 precision_out='{out}.precision.parquet', embeddings_out='{out}.embeddings.parquet')
+from avcmr.stages import fit_and_evaluate_seeds
+outputs = {{kind: ['{out}' + f'_seed{{seed}}.{{kind}}.parquet' for seed in (0, 1)]
+           for kind in ('evaluation', 'history', 'precision', 'embeddings')}}
+fit_and_evaluate_seeds({features!r}, {method!r}, {{}}, [0, 1], {{**outputs, 'model': [None, None]}}, {PROVENANCE!r})
 """))
         declared.append(resources.fit_evaluate_mem_mb(n_clips, n_test, 1024, method, threads=1))
     print(f"fit_evaluate {method}: declared {declared} MB, measured peak {measured} MB")

@@ -106,3 +106,30 @@ def test_ffmpeg_is_needed_only_by_the_jobs_that_run_it(workdir, tmp_path):
     log = (workdir / "logs/tiny/synthesize/shard0.log").read_text().strip().splitlines()
     assert log[-1].startswith("rule synthesize_shard: ffmpeg and ffprobe not found on PATH: install ffmpeg")
     assert not any("Traceback" in line for line in log)
+
+
+def test_a_training_job_covers_a_method_over_its_seeds_unless_per_seed_jobs_are_asked(workdir):
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["evaluation"] = {"methods": ["random", "cca"], "seeds": [0, 1, 2]}
+    tiny = config["datasets"]["tiny"]
+    config["datasets"] = {
+        "tiny": tiny,                                                        # the global seeds, per method
+        "other_seeds": {**tiny, "evaluation": {"seeds": [5, 6]}},            # a rule of its own
+        "per_seed": {**tiny, "evaluation": {"fit_jobs": "per_seed"}},        # one job per (method, seed)
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--dry-run", *(f"results/{name}/map.tsv" for name in config["datasets"]))
+    jobs = planned(result)
+    assert jobs["fit_evaluate"] == 2 and jobs["fit_evaluate_seeds_5_6"] == 2 and jobs["fit_evaluate_per_seed"] == 6
+    # Outputs stay per (method, seed): a per-method job lists every seed's files of every kind.
+    written = set(outputs(result))
+    for dataset, seeds in (("tiny", [0, 1, 2]), ("other_seeds", [5, 6]), ("per_seed", [0, 1, 2])):
+        for method in ("random", "cca"):
+            for seed in seeds:
+                stem = f"{method}_seed{seed}"
+                assert {f"results/{dataset}/eval/{stem}.parquet", f"results/{dataset}/eval/{stem}.precision.parquet",
+                        f"results/{dataset}/eval/{stem}.embeddings.parquet", f"results/{dataset}/training/{stem}.parquet",
+                        f"results/{dataset}/models/{stem}.joblib"} <= written
+    cca_job = re.search(r"^rule fit_evaluate:\n(?:    .*\n)*?    output: (.*)\n(?:    .*\n)*?    wildcards: "
+                        r"dataset=tiny, method=cca$", result.stdout, re.MULTILINE)
+    assert cca_job and sorted(re.findall(r"eval/cca_seed(\d)\.parquet", cca_job.group(1))) == ["0", "1", "2"]

@@ -7,6 +7,7 @@ are imported inside the stages that need them so that light stages start fast.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -370,6 +371,25 @@ def load_feature_arrays(features_path):
         }
         for part in ("train", "test")
     }
+
+
+def fit_and_evaluate_seeds(features_path, method_name: str, params: Mapping, seeds: Sequence[int],
+                           outputs: Mapping[str, str | Sequence[str]], provenance,
+                           model_context: Mapping | None = None) -> None:
+    """:func:`fit_and_evaluate` for each seed in turn, in this process (one training job of a method
+    over its seeds). ``outputs`` maps evaluation, history, precision, embeddings and model to one
+    path per seed, in the order of ``seeds`` (a single path for a single seed)."""
+    per_seed = {key: [paths] if isinstance(paths, str) else list(paths) for key, paths in outputs.items()}
+    for key, paths in per_seed.items():
+        if len(paths) != len(seeds):
+            raise ValueError(f"{len(paths)} {key} outputs for {len(seeds)} seeds")
+    for index, seed in enumerate(seeds):
+        fit_and_evaluate(features_path, method_name, params, int(seed),
+                         eval_out=per_seed["evaluation"][index], history_out=per_seed["history"][index],
+                         provenance=provenance, precision_out=per_seed["precision"][index],
+                         embeddings_out=per_seed["embeddings"][index], model_out=per_seed["model"][index],
+                         model_context=model_context)
+        gc.collect()  # the next seed's fit starts from the memory one fit needs (mem_mb declares one)
 
 
 def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int, eval_out, history_out,

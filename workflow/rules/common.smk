@@ -224,9 +224,12 @@ def provenance(level):
         if level in ("split", "evaluation"):
             parts["split"] = spec["split"]
         if level == "evaluation":
-            # Threads per job are an execution setting, like download pacing: no rerun.
+            # Threads per job and how seeds map to jobs are execution settings, like download
+            # pacing: no rerun.
             parts["evaluation"] = {
-                k: v for k, v in spec["evaluation"].items() if k != "threads_per_fit"
+                k: v
+                for k, v in spec["evaluation"].items()
+                if k not in ("threads_per_fit", "fit_jobs")
             }
             # A (method, seed) job depends on its own method's parameters only.
             methods = (
@@ -284,6 +287,52 @@ def gpus_of(method):
 def fit_threads(dataset):
     """Threads of one training job: the dataset's ``evaluation.threads_per_fit`` (default 2)."""
     return SETTINGS[dataset]["evaluation"].get("threads_per_fit", 2)
+
+
+FIT_JOBS = ("per_method", "per_seed")
+
+
+def fit_jobs_of(spec):
+    """``evaluation.fit_jobs`` of a settings dict: per_method (the default) or per_seed."""
+    return spec.get("evaluation", {}).get("fit_jobs", "per_method")
+
+
+def fit_job_shape(spec):
+    """What a training job covers: ``("per_seed", ())`` or ``("per_method", seeds)``."""
+    mode = fit_jobs_of(spec)
+    return (mode, ()) if mode == "per_seed" else (mode, tuple(spec["evaluation"]["seeds"]))
+
+
+def training_rules():
+    """One training rule per distinct job shape among the datasets: (rule name, mode, seeds,
+    regex of its datasets). Outputs stay per (method, seed); a per-method rule lists its seeds'
+    files, so datasets with other seeds need a rule of their own. The shape of the global
+    ``evaluation`` section (else the first dataset's) is named ``fit_evaluate``, the name profiles
+    use (``set-threads``, ``set-resources``); any other is ``fit_evaluate_seeds_<seeds>`` or
+    ``fit_evaluate_per_seed``.
+    """
+    shapes = {}
+    for name, spec in SETTINGS.items():
+        shapes.setdefault(fit_job_shape(spec), []).append(name)
+    if not shapes:
+        return []
+    global_section = config.get("evaluation", {})
+    main = (
+        fit_job_shape({"evaluation": global_section})
+        if "seeds" in global_section
+        else next(iter(shapes))
+    )
+    rules = []
+    for shape, names in shapes.items():
+        mode, seeds = shape
+        if shape == main:
+            rule_name = "fit_evaluate"
+        elif mode == "per_seed":
+            rule_name = "fit_evaluate_per_seed"
+        else:
+            rule_name = "fit_evaluate_seeds_" + "_".join(str(s).replace("-", "m") for s in seeds)
+        rules.append((rule_name, mode, seeds, "|".join(names)))
+    return rules
 
 
 def evaluation_targets(dataset, only=None, exclude=()):
@@ -694,9 +743,11 @@ def benchmark_files(wildcards):
         for stage in stages
     }
     evaluation = SETTINGS[dataset]["evaluation"]
+    per_seed = fit_jobs_of(SETTINGS[dataset]) == "per_seed"
     files["fit_evaluate"] = [
-        f"results/{dataset}/benchmarks/fit_evaluate/{method}_seed{seed}.tsv"
+        f"results/{dataset}/benchmarks/fit_evaluate/{method}"
+        + (f"_seed{seed}.tsv" if per_seed else ".tsv")
         for method in evaluation["methods"]
-        for seed in evaluation["seeds"]
+        for seed in (evaluation["seeds"] if per_seed else [None])
     ]
     return files

@@ -4,18 +4,14 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import fit_and_evaluate
+from avcmr.stages import fit_and_evaluate_seeds
 
-fit_and_evaluate(
+fit_and_evaluate_seeds(
     features_path=snakemake.input.features,
     method_name=snakemake.wildcards.method,
     params=snakemake.params.method_params,
-    seed=int(snakemake.wildcards.seed),
-    eval_out=snakemake.output.evaluation,
-    history_out=snakemake.output.history,
+    seeds=snakemake.params.seeds,
+    outputs={key: getattr(snakemake.output, key) for key in ("evaluation", "history", "precision", "embeddings", "model")},
     provenance=snakemake.params.provenance,
-    precision_out=snakemake.output.precision,
-    embeddings_out=snakemake.output.embeddings,
-    model_out=snakemake.output.model,
     model_context={**snakemake.params.model_context, "pca_path": snakemake.input.pca},
 )

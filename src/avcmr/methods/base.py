@@ -128,3 +128,16 @@ def check_training_data(audio: np.ndarray, visual: np.ndarray, labels: np.ndarra
     if not (np.isfinite(audio).all() and np.isfinite(visual).all()):
         raise ValueError("training features contain NaN or Inf")
     return audio, visual, labels
+
+
+class Standardizer:
+    """z-scoring with training statistics (zero-variance columns are left unscaled)."""
+
+    def fit(self, x: np.ndarray) -> Standardizer:
+        self.mean_ = x.mean(axis=0)
+        std = x.std(axis=0)
+        self.scale_ = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_

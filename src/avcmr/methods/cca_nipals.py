@@ -31,9 +31,8 @@ from scipy.linalg import lapack
 from sklearn.cross_decomposition import CCA as SklearnCCA
 from sklearn.exceptions import ConvergenceWarning
 
-from avcmr.methods.base import RetrievalMethod, check_training_data
+from avcmr.methods.base import RetrievalMethod, Standardizer, check_training_data
 from avcmr.methods.registry import register
-from avcmr.methods.torch_utils import Standardizer
 
 
 def isometric_row_compression(features: np.ndarray) -> np.ndarray:

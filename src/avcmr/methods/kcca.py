@@ -52,10 +52,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avcmr.methods.base import RetrievalMethod, check_training_data
+from avcmr.methods.base import RetrievalMethod, Standardizer, check_training_data
 from avcmr.methods.model_selection import unstratified_validation_split
 from avcmr.methods.registry import register
-from avcmr.methods.torch_utils import Standardizer
 
 EIGENVALUE_FLOOR = 1e-12
 

@@ -35,8 +35,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from avcmr.methods.base import cosine_similarity, hamming_similarity
-from avcmr.methods.torch_utils import Standardizer
+from avcmr.methods.base import Standardizer, cosine_similarity, hamming_similarity
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from avcmr.methods.base import check_training_data
+# Standardizer lives in base (no torch import); named here too so models pickled before still load.
+from avcmr.methods.base import Standardizer, check_training_data  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +102,6 @@ def mlp(sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0) ->
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
-
-
-class Standardizer:
-    """z-scoring with training statistics (zero-variance columns are left unscaled)."""
-
-    def fit(self, x: np.ndarray) -> Standardizer:
-        self.mean_ = x.mean(axis=0)
-        std = x.std(axis=0)
-        self.scale_ = np.where(std > 1e-12, std, 1.0)
-        return self
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_
 
 
 def to_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -1,0 +1,76 @@
+"""One training job over a method's seeds (the workflow's default, ``evaluation.fit_jobs:
+per_method``) writes exactly what one process per (method, seed) wrote: every seed's per-query AP,
+P@K, test embeddings and training history are equal, value for value, to those of a fresh
+interpreter that fitted that seed alone (the former per-seed jobs)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_reporting_figures import SMALL_OURS, write_features
+
+from avcmr.io.parquet import read_table
+from avcmr.stages import fit_and_evaluate_seeds
+
+SEEDS = [0, 1]
+PROVENANCE = {"dataset": "unit"}
+KINDS = ("evaluation", "history", "precision", "embeddings", "model")
+
+
+def paths_of(folder, method, seed):
+    stem = folder / f"{method}_seed{seed}"
+    return {kind: f"{stem}.{kind}.{'joblib' if kind == 'model' else 'parquet'}" for kind in KINDS}
+
+
+def model_context(paths):
+    return {"dataset": "unit", "pca_path": str(paths["pca"]), "features": {"fps": 1, "frame_size": 299},
+            "backbone_weights": {"vggish": "random", "inception": "random"}}
+
+
+def fit_alone(paths, method, params, seed, out):
+    """The former per-seed job: a fresh interpreter fits one seed."""
+    code = (
+        "from avcmr.stages import fit_and_evaluate\n"
+        f"o = {out!r}\n"
+        f"fit_and_evaluate({str(paths['features'])!r}, {method!r}, {params!r}, {seed}, o['evaluation'],"
+        f" o['history'], {PROVENANCE!r}, precision_out=o['precision'], embeddings_out=o['embeddings'],"
+        f" model_out=o['model'], model_context={model_context(paths)!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+
+
+@pytest.mark.parametrize(("method", "params"), [("ours", SMALL_OURS), ("cca", {"n_components": 4})])
+def test_one_job_over_seeds_writes_what_one_process_per_seed_wrote(tmp_path, method, params):
+    paths = write_features(tmp_path)
+    (tmp_path / "job").mkdir()
+    (tmp_path / "alone").mkdir()
+    job = [paths_of(tmp_path / "job", method, seed) for seed in SEEDS]
+    fit_and_evaluate_seeds(paths["features"], method, params, SEEDS,
+                           {kind: [files[kind] for files in job] for kind in KINDS}, PROVENANCE,
+                           model_context(paths))
+    for seed, files in zip(SEEDS, job, strict=True):
+        alone = paths_of(tmp_path / "alone", method, seed)
+        fit_alone(paths, method, params, seed, alone)
+        for kind in ("evaluation", "precision", "embeddings", "history"):
+            ours, reference = read_table(files[kind]).to_pandas(), read_table(alone[kind]).to_pandas()
+            assert list(ours.columns) == list(reference.columns), kind
+            assert len(ours) == len(reference) and (len(ours) > 0 or kind == "history"), kind
+            for column in ours.columns:
+                if column == "seconds":
+                    continue  # an epoch's wall time
+                left, right = ours[column].to_numpy(), reference[column].to_numpy()
+                if left.dtype == object and len(left) and isinstance(left[0], np.ndarray):
+                    left, right = np.stack(left), np.stack(right)
+                np.testing.assert_array_equal(left, right, err_msg=f"{method} seed {seed}: {kind}.{column}")
+    # The seeds differ from each other (each fit got its own seed, not a copy of the first).
+    first, second = (read_table(files["evaluation"]).column("ap").to_numpy() for files in job)
+    assert method == "cca" or not np.array_equal(first, second)
+
+
+def test_one_output_path_per_seed_is_required(tmp_path):
+    outputs = {kind: [str(tmp_path / f"{kind}0")] for kind in KINDS}
+    with pytest.raises(ValueError, match="1 evaluation outputs for 2 seeds"):
+        fit_and_evaluate_seeds("unused.parquet", "cca", {}, [0, 1], outputs, PROVENANCE)
