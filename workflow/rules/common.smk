@@ -304,7 +304,7 @@ def fit_job_shape(spec):
 
 
 def training_rules():
-    """One training rule per distinct job shape among the datasets: (rule name, mode, seeds,
+    """The training rules to define, one per distinct job shape among the datasets, as (name, mode, seeds,
     regex of its datasets). Outputs stay per (method, seed); a per-method rule lists its seeds'
     files, so datasets with other seeds need a rule of their own. The shape of the global
     ``evaluation`` section (else the first dataset's) is named ``fit_evaluate``, the name profiles

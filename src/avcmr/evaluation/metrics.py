@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 DEFAULT_SCOPES = tuple(range(10, 1001, 10))
 ROWS_PER_BLOCK = 256  # 256 × 5,621 keys ≈ 11 MB: cache-friendly, enough work per thread
@@ -181,7 +182,9 @@ def _map_blocks(function, n_rows: int, block_rows: int, n_threads: int | None) -
     n_threads = min(n_threads or _default_threads(), len(starts)) or 1
     if n_threads == 1:
         return [function(start) for start in starts]
-    with ThreadPoolExecutor(n_threads) as pool:
+    # Each worker computes its block's scores on one core: a multi-threaded BLAS inside every
+    # worker would oversubscribe the cores (2 cores, VEGAS size: 1.26 s → 0.82 s).
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
         return list(pool.map(function, starts))
 
 
