@@ -32,7 +32,7 @@ from pathlib import Path
 from machine_info import machine_description
 
 from avcmr.data.synthetic_features import make_synthetic_features, write_feature_table
-from avcmr.io.parquet import read_metadata
+from avcmr.io.parquet import read_metadata, read_table
 from avcmr.reporting.paper_numbers import TABLE2, TABLE4
 from avcmr.reporting.tables import (
     TABLE2_METHODS,
@@ -60,6 +60,9 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--paper-reference", choices=("vegas", "none"), default="vegas",
                         help="print the paper's VEGAS numbers beside ours (none for other sizes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and of the methods")
+    parser.add_argument("--features", type=Path, default=None,
+                        help="an existing features.parquet (e.g. pooled by bench_pool_vggsound.py) instead of "
+                             "generating one; --n-clips/--train-size/--n-classes are then read from it")
     parser.add_argument("--device", default=None, help="override `device` of the methods that have one")
     parser.add_argument("--verbose", action="store_true", help="log every epoch")
     parser.add_argument("--keep-going", action="store_true",
@@ -74,12 +77,20 @@ def main(argv=None) -> int:
     (out / "eval").mkdir(parents=True, exist_ok=True)
     (out / "training").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    table = make_synthetic_features(n_clips=args.n_clips, n_classes=args.n_classes, train_size=args.train_size,
-                                    random_state=args.seed)
     provenance = {"dataset": "synthetic_features", "config_hash": f"bench-{args.budget}", "random_weights": False,
                   "backbone_weights": {"features": "synthetic feature-level stand-in"}}  # fmt: skip
-    write_feature_table(table, out / "features.parquet", provenance)
-    print(f"# {len(table)} synthetic pairs, budget {args.budget}, {machine_description()}", flush=True)
+    if args.features is not None:
+        features_path = args.features
+        pooled = read_table(features_path, columns=["label", "split"]).to_pandas()
+        args.n_clips, args.train_size = len(pooled), int((pooled["split"] == "train").sum())
+        args.n_classes = pooled["label"].nunique()
+    else:
+        features_path = out / "features.parquet"
+        table = make_synthetic_features(n_clips=args.n_clips, n_classes=args.n_classes, train_size=args.train_size,
+                                        random_state=args.seed)
+        write_feature_table(table, features_path, provenance)
+    print(f"# {args.n_clips} synthetic pairs ({features_path}), budget {args.budget}, {machine_description()}",
+          flush=True)
     print("\t".join(COLUMNS), flush=True)
     rows, eval_paths = [], []
     for name in args.methods:
@@ -88,7 +99,7 @@ def main(argv=None) -> int:
             params["device"] = args.device
         eval_path = out / "eval" / f"{name}_seed{args.seed}.parquet"
         try:
-            fit_and_evaluate(out / "features.parquet", name, params, args.seed, eval_path,
+            fit_and_evaluate(features_path, name, params, args.seed, eval_path,
                              out / "training" / f"{name}_seed{args.seed}.parquet", provenance)  # fmt: skip
         except Exception:
             if not args.keep_going:

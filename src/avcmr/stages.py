@@ -322,21 +322,39 @@ def load_visual_pca(path):
     return pca
 
 
+def clip_means(clip_ids: Sequence[str], vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """Each clip's mean row of ``vectors`` (``rows.mean(axis=0)`` over its rows, in table order),
+    for all clips of a shard in one pass over slices; a pandas group per clip, as before, cost
+    ≈ 0.3 s a 500-clip shard (≈ 2 min at VGGSound's size). The memory layout of ``vectors`` decides
+    numpy's summation order, so the callers pass the layout the former groups had."""
+    ids = np.asarray(clip_ids, dtype=object)
+    if len(ids) != len(vectors):
+        raise ValueError(f"{len(ids)} clip ids for {len(vectors)} rows")
+    if not len(ids):
+        return {}
+    boundaries = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    if len(boundaries) + 1 != len(set(ids.tolist())):  # a clip's rows apart: bring them together
+        order = np.argsort(ids, kind="stable")
+        ids, vectors = ids[order], vectors[order]
+        boundaries = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    starts, stops = np.concatenate([[0], boundaries]), np.concatenate([boundaries, [len(ids)]])
+    return {ids[start]: vectors[start:stop].mean(axis=0) for start, stop in zip(starts, stops, strict=True)}
+
+
 def pool_features(audio_paths, visual_paths, pca_path, split_path, out, provenance) -> None:
     """Frame-mean global features: mean VGGish embedding and mean PCA-projected InceptionV3 frame."""
     split = _read_split(split_path)
     pca = load_visual_pca(pca_path)
     audio_means, visual_means = {}, {}
     for path in audio_paths:
-        table = read_table(path).to_pandas()
-        for clip_id, group in table.groupby("clip_id", sort=False):
-            audio_means[clip_id] = np.stack(group["audio_128"].to_numpy()).mean(axis=0)
+        table = read_table(path, columns=["clip_id", "audio_128"])
+        audio_means.update(clip_means(table["clip_id"].to_pylist(), vectors_from_column(table["audio_128"])))
     for path in visual_paths:
-        table = read_table(path)
-        projected = pca.transform(vectors_from_column(table["visual_2048"]))
-        frame = pd.DataFrame(projected).assign(clip_id=table["clip_id"].to_pylist())
-        for clip_id, group in frame.groupby("clip_id", sort=False):
-            visual_means[clip_id] = group.drop(columns="clip_id").to_numpy().mean(axis=0)
+        table = read_table(path, columns=["clip_id", "visual_2048"])
+        # Column-major, as the pandas frames of earlier versions held them: pooled features stay
+        # bit-identical to theirs (numpy then sums each column pairwise).
+        projected = np.asfortranarray(pca.transform(vectors_from_column(table["visual_2048"])))
+        visual_means.update(clip_means(table["clip_id"].to_pylist(), projected))
     clip_ids = [c for c in split.index if c in audio_means and c in visual_means]
     missing = len(split) - len(clip_ids)
     if missing:
