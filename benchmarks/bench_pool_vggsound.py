@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--keep-shards", action="store_true")
+    parser.add_argument("--reuse-shards", action="store_true", help="use the shards a --keep-shards run left")
     parser.add_argument("--tables", action="store_true", help="then Tables 2 + 4 (bench_tables.py) on the pooled features")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/pool_vggsound.tsv")
     args = parser.parse_args()
@@ -133,10 +134,17 @@ def main() -> None:
               "shard_size": args.shard_size}  # fmt: skip
     before = load()
     started = time.perf_counter()
-    audio_paths, visual_paths, split_path = write_shards(work, args)
+    n_shards = -(-args.n_clips // args.shard_size)
+    audio_paths = [str(work / "vggish" / f"shard{shard}.parquet") for shard in range(n_shards)]
+    visual_paths = [str(work / "inception" / f"shard{shard}.parquet") for shard in range(n_shards)]
+    split_path = str(work / "split.parquet")
+    reused = args.reuse_shards and all(Path(p).is_file() for p in [*audio_paths, *visual_paths, split_path])
+    if not reused:
+        audio_paths, visual_paths, split_path = write_shards(work, args)
     size_gb = sum(Path(p).stat().st_size for p in audio_paths + visual_paths) / 1e9
     rows.append({"stage": "write_shards", **common, "seconds": round(time.perf_counter() - started, 1),
-                 "peak_rss_mb": "", "declared_mb": "", "note": f"{len(visual_paths)} shards × 2, {size_gb:.1f} GB",
+                 "peak_rss_mb": "", "declared_mb": "",
+                 "note": f"{len(visual_paths)} shards × 2, {size_gb:.1f} GB" + (", reused" if reused else ""),
                  "load_before": before, "load_after": load()})  # fmt: skip
     print(rows[-1], flush=True)
     pca_path, features_path = work / "visual_pca.parquet", work / "features.parquet"
