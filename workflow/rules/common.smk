@@ -231,7 +231,7 @@ def provenance(level):
                 for k, v in spec["evaluation"].items()
                 if k not in ("threads_per_fit", "fit_jobs")
             }
-            # A (method, seed) job depends on its own method's parameters only.
+            # A training job depends on its own method's parameters only.
             methods = (
                 [wildcards.method]
                 if "method" in wildcards.keys()
