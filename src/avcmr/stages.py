@@ -399,23 +399,25 @@ def fit_and_evaluate_seeds(features_path, method_name: str, params: Mapping, see
                            model_context: Mapping | None = None) -> None:
     """:func:`fit_and_evaluate` for each seed in turn, in this process (one training job of a method
     over its seeds). ``outputs`` maps evaluation, history, precision, embeddings and model to one
-    path per seed, in the order of ``seeds`` (a single path for a single seed)."""
+    path per seed, in the order of ``seeds`` (a single path for a single seed). The features are
+    read once for all seeds."""
     per_seed = {key: [paths] if isinstance(paths, str) else list(paths) for key, paths in outputs.items()}
     for key, paths in per_seed.items():
         if len(paths) != len(seeds):
             raise ValueError(f"{len(paths)} {key} outputs for {len(seeds)} seeds")
+    data = load_feature_arrays(features_path)
     for index, seed in enumerate(seeds):
         fit_and_evaluate(features_path, method_name, params, int(seed),
                          eval_out=per_seed["evaluation"][index], history_out=per_seed["history"][index],
                          provenance=provenance, precision_out=per_seed["precision"][index],
                          embeddings_out=per_seed["embeddings"][index], model_out=per_seed["model"][index],
-                         model_context=model_context)
+                         model_context=model_context, data=data)
         gc.collect()  # the next seed's fit starts from the memory one fit needs (mem_mb declares one)
 
 
 def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int, eval_out, history_out,
                      provenance, precision_out=None, embeddings_out=None, model_out=None,
-                     model_context: Mapping | None = None) -> None:
+                     model_context: Mapping | None = None, data: Mapping | None = None) -> None:
     """Fit one (method, seed) on the training pairs, rank the test set both ways, store per-query AP.
 
     Optional outputs (each written when its path is given):
@@ -431,7 +433,7 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
     from avcmr.evaluation.metrics import DEFAULT_SCOPES, evaluate_source, method_scores
     from avcmr.methods.budgets import budgeted_method, training_summary
 
-    data = load_feature_arrays(features_path)
+    data = load_feature_arrays(features_path) if data is None else data  # given: already read
     train, test = data["train"], data["test"]
     method, budget = budgeted_method(method_name, params, len(train["labels"]), random_state=seed)
     log.info("training budget %s: %s", budget.label, budget.params)

@@ -47,11 +47,7 @@ for _rule_name, _mode, _seeds, _datasets in training_rules():
         threads: lambda wc: fit_threads(wc.dataset)
         resources:
             mem_mb=mem_mb("fit_evaluate"),
-            runtime=(
-                (lambda wc, attempt: attempt * 60)
-                if _per_seed
-                else (lambda wc, attempt, n=len(_seeds): attempt * 60 * n)
-            ),
+            runtime=lambda wc, attempt, n=1 if _per_seed else len(_seeds): attempt * 60 * n,
             # A GPU only for the methods that train with torch (a cluster profile routes them to GPUs).
             gpu=lambda wc: gpus_of(wc.method),
         params:
