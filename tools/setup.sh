@@ -2,7 +2,8 @@
 # Set up avcmr on a fresh Debian/Ubuntu (or any) machine with Python 3.11+:
 #  - ffmpeg + ffprobe on PATH (the decode stage and yt-dlp call both): Debian's package when
 #    missing and we may install it, else a clear message;
-#  - a virtual environment in .venv with the pinned dependencies and avcmr itself (editable).
+#  - a virtual environment in .venv with the pinned dependencies and avcmr itself (editable),
+#    librosa's numba cache compiled.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # torch is pinned to 2.13.0 in pyproject.toml; an unpinned torch would pull a multi-GB CUDA build.
   "$VENV/bin/python" -m pip install -q -e ".[test]"
+  # librosa.util compiles its numba kernels on first use (≈ 14 s, cached in the venv): done once
+  # here rather than by each log-mel job that happens to be first.
+  "$VENV/bin/python" -c "import numpy, librosa; librosa.util.frame(numpy.zeros(400), frame_length=400, hop_length=160)"
   touch "$stamp"
 fi
 "$VENV/bin/python" -c "import avcmr, torch, tensorflow, snakemake; print('setup: ok (avcmr', avcmr.__version__, '| torch', torch.__version__, '| tensorflow', tensorflow.__version__, ')')" 2>/dev/null
