@@ -4,7 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from avcmr.media.ffmpeg_io import MediaError, decode_audio, decode_frames, probe
+from avcmr.media.ffmpeg_io import MediaError, decode_audio, decode_clip, decode_frames, probe
 
 
 def test_decode_gives_one_frame_per_second_and_16k_mono_audio(synthetic_clip):
@@ -52,3 +52,14 @@ def test_video_without_audio_is_detected(tmp_path, synthetic_clip):
     assert info.has_video and not info.has_audio
     with pytest.raises(MediaError, match="audio decode failed"):
         decode_audio(silent)
+    with pytest.raises(MediaError, match="decode failed"):
+        decode_clip(silent)
+
+
+def test_one_process_decodes_the_same_bytes_as_two(synthetic_clip):
+    """The decode stage's single ffmpeg call gives exactly what the separate calls give."""
+    path = synthetic_clip[0]
+    frames, waveform = decode_clip(path, fps=1, size=299, sample_rate=16000)
+    np.testing.assert_array_equal(frames, decode_frames(path, fps=1, size=299))
+    np.testing.assert_array_equal(waveform, decode_audio(path, sample_rate=16000))
+    assert len(frames) > 0 and len(waveform) > 0
