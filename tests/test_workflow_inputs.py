@@ -133,3 +133,24 @@ def test_a_training_job_covers_a_method_over_its_seeds_unless_per_seed_jobs_are_
     cca_job = re.search(r"^rule fit_evaluate:\n(?:    .*\n)*?    output: (.*)\n(?:    .*\n)*?    wildcards: "
                         r"dataset=tiny, method=cca$", result.stdout, re.MULTILINE)
     assert cca_job and sorted(re.findall(r"eval/cca_seed(\d)\.parquet", cca_job.group(1))) == ["0", "1", "2"]
+
+
+def test_a_real_valued_row_evaluates_its_hashing_rows_fit_when_configured_alike(workdir):
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["evaluation"] = {"methods": ["ugach", "ugach_real", "agah_real"], "seeds": [0, 1]}
+    config["method_params"] = {"ugach": {"hidden_dim": 64}, "ugach_real": {"hidden_dim": 64}}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    def inputs_of(method: str) -> str:
+        result = snakemake(workdir, "--dry-run", "results/tiny/map.tsv")
+        assert result.returncode == 0, result.stderr[-3000:]
+        job = re.search(r"^rule fit_evaluate:\n    input: (.*)\n(?:    .*\n)*?    wildcards: dataset=tiny, "
+                        rf"method={method}$", result.stdout, re.MULTILINE)
+        return job.group(1)
+
+    shared = "results/tiny/models/ugach_seed0.joblib, results/tiny/models/ugach_seed1.joblib"
+    assert inputs_of("ugach_real").endswith(shared)
+    assert "models/" not in inputs_of("agah_real")  # agah is not configured: agah_real trains
+    config["method_params"]["ugach_real"] = {"hidden_dim": 32}  # configured otherwise: it trains
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert "models/" not in inputs_of("ugach_real")

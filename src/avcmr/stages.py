@@ -93,7 +93,7 @@ def concat_manifest(clip_tables: Sequence[str], shards: Sequence[int], out, prov
 def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, frame_size: int,
                  sample_rate: int, provenance) -> None:
     """1-fps 299×299 RGB frames and 16 kHz mono audio of every clip of a shard."""
-    from avcmr.media.ffmpeg_io import MediaError, decode_audio, decode_frames, probe
+    from avcmr.media.ffmpeg_io import MediaError, decode_clip, probe
 
     clips = read_table(clips_path).to_pandas()
     failures = FailureLog("decode")
@@ -107,8 +107,7 @@ def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, fr
                 raise MediaError("no video stream")
             if not info.has_audio:
                 raise MediaError("no audio stream")
-            frames = decode_frames(clip.path, fps, frame_size)
-            waveform = decode_audio(clip.path, sample_rate)
+            frames, waveform = decode_clip(clip.path, fps, frame_size, sample_rate)
             if len(frames) == 0:
                 raise MediaError("zero video frames decoded")
             if len(waveform) == 0:
@@ -396,29 +395,39 @@ def load_feature_arrays(features_path):
 
 def fit_and_evaluate_seeds(features_path, method_name: str, params: Mapping, seeds: Sequence[int],
                            outputs: Mapping[str, str | Sequence[str]], provenance,
-                           model_context: Mapping | None = None) -> None:
+                           model_context: Mapping | None = None, shared_fits: Sequence[str] = ()) -> None:
     """:func:`fit_and_evaluate` for each seed in turn, in this process (one training job of a method
     over its seeds). ``outputs`` maps evaluation, history, precision, embeddings and model to one
     path per seed, in the order of ``seeds`` (a single path for a single seed). The features are
-    read once for all seeds."""
+    read once for all seeds. ``shared_fits``: for a variant row, its base row's model file per seed
+    (see ``shared_fit`` of :func:`fit_and_evaluate`); empty: fit."""
     per_seed = {key: [paths] if isinstance(paths, str) else list(paths) for key, paths in outputs.items()}
     for key, paths in per_seed.items():
         if len(paths) != len(seeds):
             raise ValueError(f"{len(paths)} {key} outputs for {len(seeds)} seeds")
+    shared_fits = [shared_fits] if isinstance(shared_fits, str) else list(shared_fits)
+    if shared_fits and len(shared_fits) != len(seeds):
+        raise ValueError(f"{len(shared_fits)} shared fits for {len(seeds)} seeds")
     data = load_feature_arrays(features_path)
     for index, seed in enumerate(seeds):
         fit_and_evaluate(features_path, method_name, params, int(seed),
                          eval_out=per_seed["evaluation"][index], history_out=per_seed["history"][index],
                          provenance=provenance, precision_out=per_seed["precision"][index],
                          embeddings_out=per_seed["embeddings"][index], model_out=per_seed["model"][index],
-                         model_context=model_context, data=data)
+                         model_context=model_context, data=data,
+                         shared_fit=shared_fits[index] if shared_fits else None)
         gc.collect()  # the next seed's fit starts from the memory one fit needs (mem_mb declares one)
 
 
 def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int, eval_out, history_out,
                      provenance, precision_out=None, embeddings_out=None, model_out=None,
-                     model_context: Mapping | None = None, data: Mapping | None = None) -> None:
+                     model_context: Mapping | None = None, data: Mapping | None = None,
+                     shared_fit=None) -> None:
     """Fit one (method, seed) on the training pairs, rank the test set both ways, store per-query AP.
+
+    ``shared_fit``: for a variant row (``ugach_real``, ``agah_real``), the model file its base row
+    wrote for this seed with the same parameters: that fitted model is evaluated the variant's way
+    instead of training the same networks again; its fit time and training history are reported.
 
     Optional outputs (each written when its path is given):
     - ``precision_out``: per-query P@K both ways, K = 10, 20, …, 1000 clipped to the number of
@@ -437,10 +446,14 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
     train, test = data["train"], data["test"]
     method, budget = budgeted_method(method_name, params, len(train["labels"]), random_state=seed)
     log.info("training budget %s: %s", budget.label, budget.params)
-    log.info("fitting %r on %d pairs", method, len(train["labels"]))
-    started = time.perf_counter()
-    method.fit(train["audio"], train["visual"], train["labels"])
-    fit_seconds = time.perf_counter() - started
+    if shared_fit is None:
+        log.info("fitting %r on %d pairs", method, len(train["labels"]))
+        started = time.perf_counter()
+        method.fit(train["audio"], train["visual"], train["labels"])
+        fit_seconds = time.perf_counter() - started
+        shared_with = None
+    else:
+        method, fit_seconds, shared_with = _shared_fit(shared_fit, method, method_name, seed)
     started = time.perf_counter()
     # Scores come a block of queries at a time from the test embeddings (no n_test² matrix);
     # P@K comes from the same two rankings as AP (ranking is the whole cost of evaluation).
@@ -464,6 +477,7 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
         "n_parameters": int(method.n_parameters()), "params": {k: repr(v) for k, v in method.get_params().items()},
         **training_summary(method_name, method, budget, method.get_params(), len(train["labels"])),
         "simplifications": getattr(method, "simplifications", ""),
+        **({"fit_shared_with": shared_with} if shared_with else {}),
     }
     write_table(pa.table(rows, schema=schemas.PER_QUERY_AP), eval_out, schemas.PER_QUERY_AP, provenance,
                 summary=summary)
@@ -497,6 +511,29 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
                    backbone_weights=context.get("backbone_weights", {}), provenance=provenance,
                    feature_source=context.get("feature_source", "extracted"),
                    extra={"summary": {k: v for k, v in summary.items() if k != "params"}})
+
+
+def _shared_fit(path, unfitted, method_name: str, seed: int):
+    """(fitted variant, its training's fit seconds, base row) from the base row's model file,
+    checked to be the training this row would run: same seed and the same parameters."""
+    from avcmr.methods.registry import VARIANT_BASES, as_variant
+    from avcmr.models_io import load_model
+
+    saved = load_model(path)
+    base = VARIANT_BASES.get(method_name)
+    if saved.header["method"] != base or int(saved.header["seed"]) != seed:
+        raise ValueError(f"{path}: holds {saved.header['method']} seed {saved.header['seed']}, not the "
+                         f"{base} seed {seed} fit that {method_name} shares")
+    method = as_variant(saved.method, method_name)
+    ours, theirs = ({k: repr(v) for k, v in m.get_params().items()} for m in (unfitted, method))
+    if ours != theirs:
+        differing = sorted(k for k in ours if ours[k] != theirs.get(k))
+        raise ValueError(f"{path}: {base} seed {seed} was trained with other parameters than {method_name} "
+                         f"asks for ({', '.join(differing)}); fit it on its own")
+    fit_seconds = float(saved.header["summary"]["fit_seconds"])
+    log.info("%s seed %d: evaluating the %s fit of the same seed and parameters (%s; trained in %.1f s)",
+             method_name, seed, base, path, fit_seconds)
+    return method, fit_seconds, base
 
 
 def _write_test_embeddings(method, test: Mapping, out, provenance, method_name: str, seed: int) -> None:

@@ -270,6 +270,22 @@ def method_params(dataset, method):
     }
 
 
+def shared_fit_models(dataset, method, seeds):
+    """Model files whose fit a variant row evaluates instead of training (``ugach_real`` and
+    ``agah_real`` rank the fitted ``ugach`` / ``agah`` networks by cosine): the base row's, one per
+    seed, when the dataset trains both rows with the same parameters; else none (it trains)."""
+    from avcmr.methods.registry import VARIANT_BASES
+
+    base = VARIANT_BASES.get(method)
+    if (
+        base is None
+        or base not in SETTINGS[dataset]["evaluation"]["methods"]
+        or method_params(dataset, base) != method_params(dataset, method)
+    ):
+        return []
+    return [f"results/{dataset}/models/{base}_seed{seed}.joblib" for seed in seeds]
+
+
 def paper_reference_of(dataset):
     """vegas / ave when the dataset's tables get the paper's numbers beside ours, else None."""
     from avcmr.reporting.paper_numbers import paper_reference

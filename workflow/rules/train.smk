@@ -23,6 +23,13 @@ for _rule_name, _mode, _seeds, _datasets in training_rules():
         input:
             features="results/{dataset}/features.parquet",
             pca="results/{dataset}/visual_pca.parquet",
+            # ugach_real / agah_real evaluate the ugach / agah fit of each seed (one training for
+            # two rows) when both rows are configured alike; else this is empty and they train.
+            shared_fits=(
+                (lambda wc: shared_fit_models(wc.dataset, wc.method, [wc.seed]))
+                if _per_seed
+                else (lambda wc, seeds=_seeds: shared_fit_models(wc.dataset, wc.method, seeds))
+            ),
         output:
             **(
                 FIT_OUTPUTS

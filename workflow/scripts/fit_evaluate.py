@@ -14,4 +14,5 @@ fit_and_evaluate_seeds(
     outputs={key: getattr(snakemake.output, key) for key in ("evaluation", "history", "precision", "embeddings", "model")},
     provenance=snakemake.params.provenance,
     model_context={**snakemake.params.model_context, "pca_path": snakemake.input.pca},
+    shared_fits=list(snakemake.input.shared_fits),
 )

@@ -21,6 +21,11 @@ METHOD_MODULES = {
     "ex_im_share": "dual_subspace",
 }  # fmt: skip
 
+# The rows registered with register_variant, by the row whose training they share: the variant
+# fixes only how a fitted model ranks (``output``), so with the same parameters and seed both rows
+# train the same networks and the workflow fits once (a test checks this table against the classes).
+VARIANT_BASES = {"ugach_real": "ugach", "agah_real": "agah"}
+
 
 def register(name: str) -> Callable[[type[RetrievalMethod]], type[RetrievalMethod]]:
     """Class decorator: make a method available under the name used in the tables."""
@@ -62,6 +67,20 @@ def register_variant(
     variant.__qualname__ = class_name
     variant.fixed_params = dict(fixed)
     return register(name)(variant)
+
+
+def as_variant(fitted: RetrievalMethod, name: str) -> RetrievalMethod:
+    """The variant row ``name`` of a model fitted as its base row (``VARIANT_BASES``): the same
+    fitted state, with the variant's fixed arguments (e.g. ``output="real"``) and class."""
+    cls = method_class(name)
+    fixed = getattr(cls, "fixed_params", None)
+    if fixed is None or type(fitted) is not cls.__mro__[1]:
+        raise TypeError(f"{name!r} is not a variant of a fitted {type(fitted).__name__}")
+    variant = cls.__new__(cls)
+    variant.__dict__.update(fitted.__dict__)
+    for key, value in fixed.items():
+        setattr(variant, key, value)
+    return variant
 
 
 def available_methods() -> list[str]:
