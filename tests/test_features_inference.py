@@ -32,6 +32,8 @@ def test_vggish_compiled_forward_equals_model_predict(vggish_float32, rng):
     patches = rng.normal(size=(37, 96, 64)).astype(np.float32)  # two full batches and a partial one
     expected = vggish_float32.model.predict(patches[..., None], batch_size=16, verbose=0)
     np.testing.assert_allclose(vggish_float32.embed(patches), expected, rtol=1e-5, atol=1e-5)
+    # Batches of 16, 16 and 5 rows ran through one graph, traced once for any batch size.
+    assert vggish_float32._forward.traces() == 1
 
 
 def test_vggish_bfloat16_is_close_to_float32_but_not_equal(vggish_float32, rng):
