@@ -27,13 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine_info import machine_description, write_measurements
+from machine_info import load_average, machine_description, write_measurements
 
 from avcmr.evaluation.metrics import DEFAULT_SCOPES, EmbeddingScores, evaluate_source
-
-
-def load() -> str:
-    return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def test_embeddings(n: int, n_classes: int, dim: int = 64, seed: int = 0):
@@ -120,11 +116,11 @@ def main() -> None:
     rows = []
     audio, visual, labels = test_embeddings(args.n, args.classes)
     scopes = np.asarray(DEFAULT_SCOPES)
-    load_before = load()
+    load_before = load_average()
     blocked_s, blocked = timed(lambda: evaluate_source(EmbeddingScores(audio, visual), labels, labels, 0, scopes,
                                                        n_threads=args.threads), args.repeats)
     plain_s, plain = timed(lambda: plain_numpy(audio, visual, labels, scopes), args.repeats)
-    load_after = load()
+    load_after = load_average()
     ap_difference = max(np.abs(blocked[d] - plain[d]).max() for d in ("a2v", "v2a"))
     precision_difference = max(np.abs(blocked[f"{d}_precision"] - plain[f"{d}_precision"]).max() for d in ("a2v", "v2a"))
     rows.append({
@@ -136,7 +132,7 @@ def main() -> None:
     })
     print(rows[-1], flush=True)
     if args.n_large:
-        load_before = load()
+        load_before = load_average()
         child = subprocess.run(
             [sys.executable, __file__, "--child", "--n-large", str(args.n_large), "--classes-large",
              str(args.classes_large), "--threads", str(args.threads)],
@@ -149,7 +145,7 @@ def main() -> None:
             "traced_peak_mb": f"{measured['traced_peak_mb']:.0f}", "max_ap_difference": "",
             "max_precision_difference": "",
             "map": f"{(measured['map_a2v'] + measured['map_v2a']) / 2:.4f}",
-            "threads": args.threads, "load_before": load_before, "load_after": load(),
+            "threads": args.threads, "load_before": load_before, "load_after": load_average(),
         })
         print(rows[-1], flush=True)
     write_measurements(args.out, rows, [

@@ -26,13 +26,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine_info import machine_description, write_measurements
+from machine_info import load_average, machine_description, write_measurements
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def load() -> str:
-    return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def rate(function, n_items: int, repeats: int) -> float:
@@ -83,7 +79,7 @@ def main() -> None:
 
     def record(measure, value, unit, ratio="", note=""):
         rows.append({"measure": measure, "value": f"{value:.4g}", "unit": unit, "ratio": ratio, "note": note,
-                     "load": load()})
+                     "load": load_average()})
         print(rows[-1], flush=True)
 
     inception = {p: InceptionExtractor(parse_weights({}, "inception"), 32, p) for p in ("float32", "bfloat16")}

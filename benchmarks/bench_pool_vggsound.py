@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from machine_info import machine_description, write_measurements
+from machine_info import load_average, machine_description, write_measurements
 
 from avcmr import resources
 from avcmr.data.synthetic_features import make_synthetic_features
@@ -48,10 +48,6 @@ PROVENANCE = {"dataset": "vggsound_size", "config_hash": "bench-pool", "random_w
               "backbone_weights": {"features": "synthetic feature-level stand-in, lifted to frames"}}  # fmt: skip
 PATCHES_PER_CLIP = 10  # VGGish patches of a 10-s clip
 FRAME_NOISE = 0.5  # per-frame noise, × the clip vectors' per-dimension standard deviation
-
-
-def load() -> str:
-    return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def write_shards(work: Path, args) -> tuple[list[str], list[str], str]:
@@ -132,7 +128,7 @@ def main() -> None:
     common = {"clips": args.n_clips, "train": args.train_size, "classes": args.n_classes,
               "frames_per_clip": args.frames_per_clip, "patches_per_clip": PATCHES_PER_CLIP,
               "shard_size": args.shard_size}  # fmt: skip
-    before = load()
+    before = load_average()
     started = time.perf_counter()
     n_shards = -(-args.n_clips // args.shard_size)
     audio_paths = [str(work / "vggish" / f"shard{shard}.parquet") for shard in range(n_shards)]
@@ -145,7 +141,7 @@ def main() -> None:
     rows.append({"stage": "write_shards", **common, "seconds": round(time.perf_counter() - started, 1),
                  "peak_rss_mb": "", "declared_mb": "",
                  "note": f"{len(visual_paths)} shards × 2, {size_gb:.1f} GB" + (", reused" if reused else ""),
-                 "load_before": before, "load_after": load()})  # fmt: skip
+                 "load_before": before, "load_after": load_average()})  # fmt: skip
     print(rows[-1], flush=True)
     pca_path, features_path = work / "visual_pca.parquet", work / "features.parquet"
     stages = [
@@ -161,11 +157,11 @@ def main() -> None:
                                args.pca_dim)),
     ]  # fmt: skip
     for stage, code, declared in stages:
-        before = load()
+        before = load_average()
         seconds, peak = run_measured(code)
         rows.append({"stage": stage, **common, "seconds": round(seconds, 1), "peak_rss_mb": round(peak),
                      "declared_mb": declared, "note": "fresh process, as its workflow job",
-                     "load_before": before, "load_after": load()})  # fmt: skip
+                     "load_before": before, "load_after": load_average()})  # fmt: skip
         print(rows[-1], flush=True)
     if not args.keep_shards:
         for folder in ("vggish", "inception"):

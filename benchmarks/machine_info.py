@@ -31,6 +31,11 @@ def machine_description() -> str:
     return text
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages as 'a/b/c' (recorded before and after a measurement)."""
+    return "/".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def write_measurements(path: Path, rows: list[dict], header_lines: list[str]) -> None:
     """A TSV of ``rows`` (same keys each) under '# '-prefixed header lines (machine, load, ...)."""
     path.parent.mkdir(parents=True, exist_ok=True)
