@@ -154,3 +154,23 @@ def test_a_real_valued_row_evaluates_its_hashing_rows_fit_when_configured_alike(
     config["method_params"]["ugach_real"] = {"hidden_dim": 32}  # configured otherwise: it trains
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     assert "models/" not in inputs_of("ugach_real")
+
+
+def test_kept_frames_are_decoded_first_and_dropped_ones_when_inception_can_take_them(workdir):
+    """Decoding ahead of the backbones lets one-thread jobs pair up on the cores; where the frames
+    are temporary that would hold every shard's frames on disk at once, so those decodes keep the
+    default priority."""
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+
+    def decode_priority(keep: bool) -> tuple[str, int]:
+        config["datasets"]["tiny"]["features"] = {**config["datasets"]["tiny"].get("features", {}),
+                                                  "keep_decoded_frames": keep}
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+        result = snakemake(workdir, "--dry-run", "--forceall", TARGET.replace("vggish", "inception"))
+        assert result.returncode == 0, result.stderr[-3000:]
+        job = re.search(r"^rule (decode\w*):\n((?:    .*\n)*)", result.stdout, re.MULTILINE)
+        priority = re.search(r"^    priority: (\d+)$", job.group(2), re.MULTILINE)
+        return job.group(1), int(priority.group(1)) if priority else 0
+
+    assert decode_priority(True) == ("decode", 1)
+    assert decode_priority(False) == ("decode_dropping_frames", 0)

@@ -14,6 +14,9 @@ rule synthesize_shard:
     conda:
         "../../envs/extract.yaml"
     threads: 1
+    # One-thread jobs go first, so that two of them share the cores instead of one waiting beside a
+    # two-thread backbone job that cannot start (README, "Job order").
+    priority: 1
     resources:
         mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=30,

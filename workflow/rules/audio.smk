@@ -16,6 +16,7 @@ rule logmel:
     conda:
         "../../envs/extract.yaml"
     threads: 1
+    priority: 1  # a one-thread job (as synthesize_shard)
     resources:
         mem_mb=lambda wc, attempt: attempt
         * (1000 + 2 * feature_settings(wc.dataset)["shard_size"]),

@@ -21,6 +21,10 @@ rule decode:
     conda:
         "../../envs/extract.yaml"
     threads: 1
+    # Kept frames cost the same disk whenever they are decoded: decoding first lets the one-thread
+    # jobs pair up (as synthesize_shard). Dropped frames keep the default priority, so that the
+    # scheduler's temp-file objective hands each shard to InceptionV3 soon after it is decoded.
+    priority: 1
     resources:
         mem_mb=lambda wc, attempt: attempt
         * (1000 + 8 * feature_settings(wc.dataset)["shard_size"]),
@@ -45,3 +49,4 @@ use rule decode as decode_dropping_frames with:
         failures="results/{dataset}/failures/decode/shard{shard}.parquet",
     wildcard_constraints:
         dataset=frames_kept_names(False),
+    priority: 0
