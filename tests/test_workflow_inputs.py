@@ -172,5 +172,5 @@ def test_kept_frames_are_decoded_first_and_dropped_ones_when_inception_can_take_
         priority = re.search(r"^    priority: (\d+)$", job.group(2), re.MULTILINE)
         return job.group(1), int(priority.group(1)) if priority else 0
 
-    assert decode_priority(True) == ("decode", 1)
+    assert decode_priority(True) == ("decode", 2)
     assert decode_priority(False) == ("decode_dropping_frames", 0)

@@ -15,8 +15,9 @@ rule synthesize_shard:
         "../../envs/extract.yaml"
     threads: 1
     # One-thread jobs go first, so that two of them share the cores instead of one waiting beside a
-    # two-thread backbone job that cannot start (README, "Job order").
-    priority: 1
+    # two-thread backbone job that cannot start; upstream before downstream, so that the last shard's
+    # clips are not rendered alone (README, "Job order").
+    priority: 3
     resources:
         mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=30,

@@ -24,7 +24,7 @@ rule decode:
     # Kept frames cost the same disk whenever they are decoded: decoding first lets the one-thread
     # jobs pair up (as synthesize_shard). Dropped frames keep the default priority, so that the
     # scheduler's temp-file objective hands each shard to InceptionV3 soon after it is decoded.
-    priority: 1
+    priority: 2
     resources:
         mem_mb=lambda wc, attempt: attempt
         * (1000 + 8 * feature_settings(wc.dataset)["shard_size"]),
