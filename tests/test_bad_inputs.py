@@ -89,7 +89,7 @@ def corpus(tmp_path_factory):
 
 def add_nan_patches(logmel_path, clip_id: str) -> None:
     """A clip whose log-mel patches are NaN: no decoded file yields one (logmel refuses non-finite
-    values), so it is put into the table to show what VGGish does with non-finite features."""
+    values), so it is put into the table to show what VGGish does with non-finite input."""
     patches = read_table(logmel_path)
     flat = np.stack(patches["logmel"].to_numpy(zero_copy_only=False)).astype(np.float32)
     broken = np.full((2, flat.shape[1]), np.nan, dtype=np.float32)
@@ -133,8 +133,9 @@ def test_every_bad_case_has_its_failure_row(pipeline):
     assert failures["clip_id"].is_unique
     rows = failures.set_index("clip_id")
     assert sorted(rows.index) == sorted([*EXPECTED, "nan_features"])
-    # A clip with non-finite VGGish outputs is dropped alone; the shard's other clips keep theirs.
-    assert rows.loc["nan_features"].tolist() == ["vggish", "non-finite features"]
+    # A clip with non-finite VGGish input is dropped alone (whatever the forward pass made of its
+    # NaN: fused kernels may return zeros); the shard's other clips keep theirs.
+    assert rows.loc["nan_features"].tolist() == ["vggish", "non-finite input"]
     for clip_id, (stage, reason) in EXPECTED.items():
         assert rows.loc[clip_id, "stage"] == stage, (clip_id, rows.loc[clip_id].to_dict())
         assert rows.loc[clip_id, "reason"].startswith(reason), (clip_id, rows.loc[clip_id, "reason"])
@@ -153,6 +154,9 @@ def test_the_good_clips_still_get_both_features(pipeline):
     assert np.isfinite(np.stack(vggish["audio_128"])).all()
     assert np.isfinite(np.stack(inception["visual_2048"])).all()
     assert read_metadata(out / "vggish.parquet")["weights_sha256"] == {}  # random weights: no files
+    # The arithmetic the features were made with (features.inference_precision; default float32).
+    assert read_metadata(out / "vggish.parquet")["inference_precision"] == "float32"
+    assert read_metadata(out / "inception.parquet")["inference_precision"] == "float32"
 
 
 def test_acquisition_summary_counts_every_stage(pipeline):

@@ -178,8 +178,12 @@ def logmel_shard(audio_path, out, failures_out, provenance) -> None:
 
 
 def _embed_per_clip(table: pa.Table, embed, batch_size: int, column: str, dim: int, stage: str,
-                    out, failures_out, provenance, weights_sha256: Mapping) -> None:
-    """Run ``embed`` over all rows at once, then drop clips whose outputs are not finite.
+                    out, failures_out, provenance, weights_sha256: Mapping, precision: str,
+                    finite_inputs: np.ndarray | None = None) -> None:
+    """Run ``embed`` over all rows at once, then drop clips whose inputs (``finite_inputs``, one
+    flag per row) or outputs are not finite. Inputs are checked themselves because whether NaN
+    survives a forward pass depends on the kernels: the compiled graph's fused convolution + ReLU
+    turned NaN patches into zeros on an AVX-512 CPU, where it kept NaN on an AVX2 one.
 
     ``embed`` gets the (start, stop) row ranges of its batches, cut at clip boundaries
     (``inference.clip_batches``): a clip's features do not depend on its shard's other clips."""
@@ -192,7 +196,10 @@ def _embed_per_clip(table: pa.Table, embed, batch_size: int, column: str, dim: i
     elapsed = time.monotonic() - started
     log.info("%s: %d inputs in %.1f s (%.1f/s)", stage, len(clip_ids), elapsed, len(clip_ids) / max(elapsed, 1e-9))
     finite = np.isfinite(embeddings).all(axis=1)
-    for clip_id in sorted(set(clip_ids[~finite])):
+    bad_inputs = set() if finite_inputs is None else set(clip_ids[~finite_inputs])
+    for clip_id in sorted(bad_inputs):
+        failures.record(clip_id, "non-finite input")
+    for clip_id in sorted(set(clip_ids[~finite]) - bad_inputs):
         failures.record(clip_id, "non-finite features")
     keep = ~np.isin(clip_ids, list(failures.failed_ids))
     schema = schemas.frame_vectors(column, dim)
@@ -201,7 +208,7 @@ def _embed_per_clip(table: pa.Table, embed, batch_size: int, column: str, dim: i
          column: vector_column(embeddings[keep])}
     )
     # The sha256 of the official files the extractor loaded ({} for random weights).
-    write_table(result, out, schema, provenance, weights_sha256=weights_sha256)
+    write_table(result, out, schema, provenance, weights_sha256=weights_sha256, inference_precision=precision)
     failures.write(failures_out, provenance)
 
 
@@ -225,7 +232,8 @@ def vggish_shard(logmel_path, out, failures_out, backbone_weights: Mapping, batc
     patches = vectors_from_column(table["logmel"]).reshape(-1, 96, 64)
     extractor = VGGishExtractor(parse_weights(dict(backbone_weights), "vggish"), batch_size, postprocess, precision)
     _embed_per_clip(table, lambda ranges: extractor.embed_ranges(patches, ranges), batch_size, "audio_128", 128,
-                    "vggish", out, failures_out, provenance, weights_sha256=extractor.weights_sha256)
+                    "vggish", out, failures_out, provenance, weights_sha256=extractor.weights_sha256,
+                    precision=precision, finite_inputs=np.isfinite(patches).all(axis=(1, 2)))
 
 
 def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, batch_size: int,
@@ -253,7 +261,7 @@ def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, b
     extractor = InceptionExtractor(parse_weights(dict(backbone_weights), "inception"), batch_size, precision)
     _embed_per_clip(table.drop_columns(["rgb"]), lambda ranges: extractor.embed_batches(frame_batches(ranges)),
                     batch_size, "visual_2048", 2048, "inception", out, failures_out, provenance,
-                    weights_sha256=extractor.weights_sha256)
+                    weights_sha256=extractor.weights_sha256, precision=precision)
 
 
 # --- split, PCA, pooling -------------------------------------------------------------------------
