@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import joblib
 import numpy as np
 import pyarrow as pa
@@ -142,3 +145,24 @@ def test_a_model_trained_on_released_features_records_it_and_refuses_queries(tmp
     clip = DecodedQuery(tmp_path / "clip.mp4", "audio", 3.0, np.zeros((3, 96, 64), dtype=np.float32))
     with pytest.raises(QueryInputError, match="released features .* cannot be embedded"):
         query_features(clip, saved, [tmp_path])
+
+
+def test_saving_a_closed_form_model_does_not_import_torch(tmp_path, pca_path):
+    # A fresh interpreter, as a `cca` training job: torch is imported only by methods that train with it.
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from avcmr.methods import make_method\n"
+        "from avcmr.models_io import load_model, save_model\n"
+        "rng = np.random.default_rng(0)\n"
+        "method = make_method('cca', {'n_components': 2}, random_state=0)\n"
+        "method.fit(rng.normal(size=(30, 5)), rng.normal(size=(30, 4)), np.repeat(np.arange(3), 10))\n"
+        f"path = save_model({str(tmp_path / 'cca.joblib')!r}, method, method_name='cca', seed=0, dataset='unit',\n"
+        f"    class_names=['a', 'b', 'c'], pca_path={str(pca_path)!r}, feature_settings={FEATURES!r},\n"
+        f"    backbone_weights={WEIGHTS!r})\n"
+        "assert load_model(path).header['method'] == 'cca'\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"
