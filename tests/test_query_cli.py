@@ -227,3 +227,24 @@ def test_query_prints_no_backend_noise_unless_verbose(model_folder, media, tmp_p
     assert [re.search(r"avcmr\.query: (model|\S+ decoded|audio features computed) ", line).group(1)
             for line in steps] == ["model", f"{media / 'tone.wav'} decoded", "audio features computed"]
     assert verbose.stdout == quiet.stdout
+
+
+def test_absl_early_info_lines_are_dropped_and_every_other_line_passes():
+    # What TensorFlow writes to file descriptor 2 on a CPU where oneDNN is on, whatever
+    # TF_CPP_MIN_LOG_LEVEL says; an error line and our own lines must still come through, in order.
+    lines = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796103640.317601   29017 port.cc:153] oneDNN custom operations are on.",
+        "# query: a line of ours",
+        "W0000 00:00:1796103642.783923   29017 cpu_feature_guard.cc:227] a warning",
+        "E0000 00:00:1796103642.783923   29017 some_op.cc:12] an error",
+        "a traceback line",
+    ]
+    code = ("import os, sys\nfrom avcmr.cli import absl_early_lines_dropped\n"
+            "with absl_early_lines_dropped():\n"
+            f"    for line in {lines!r}:\n"
+            "        os.write(2, (line + '\\n').encode())\n"
+            "print('# after', file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [lines[2], lines[4], lines[5], "# after"]

@@ -17,8 +17,10 @@ import logging
 import os
 import re
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -93,6 +95,42 @@ def quiet_backends(verbose: bool) -> None:
         warnings.filterwarnings("ignore", module=rf"{re.escape(module)}(\.|$)")
 
 
+# absl's lines written before its logging is initialised ("I0000 00:00:1796103640.317601   29017
+# port.cc:153] oneDNN custom operations are on…", and the notice that precedes them): TF_CPP_MIN_LOG_LEVEL does
+# not reach them. Only INFO (I) and WARNING (W) lines match; errors pass.
+ABSL_EARLY_LINE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] .*")
+
+
+@contextmanager
+def absl_early_lines_dropped():
+    """While TensorFlow loads, file descriptor 2 goes through a pipe that drops absl's early INFO and
+    WARNING lines and passes every other line on (TensorFlow prints the oneDNN line on some CPUs
+    and not on others, whatever TF_CPP_MIN_LOG_LEVEL says)."""
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward():
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                if not ABSL_EARLY_LINE.fullmatch(line.decode(errors="replace").rstrip("\r\n")):
+                    os.write(original, line)
+
+    forwarder = threading.Thread(target=forward, name="stderr-filter", daemon=True)
+    forwarder.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(original, 2)  # the pipe's last write end closes: the forwarder reads to its end
+        forwarder.join(timeout=5)
+        os.close(original)
+
+
 def _run_query(args) -> int:
     quiet_backends(args.verbose)
     from avcmr.query import QueryInputError, default_results_dir, run_query
@@ -104,9 +142,10 @@ def _run_query(args) -> int:
             args.results = default_results_dir(Path.cwd())
             print(f"# results: {args.results} (the only results folder here with trained models; choose "
                   "another with --results)", file=sys.stderr)
-        result = run_query(args.media, model_path=args.model, results_dir=args.results, method=args.method,
-                           seed=args.seed, features_path=args.features, candidates=args.candidates,
-                           query_modality=args.query_modality, k=args.k)
+        with nullcontext() if args.verbose else absl_early_lines_dropped():
+            result = run_query(args.media, model_path=args.model, results_dir=args.results, method=args.method,
+                               seed=args.seed, features_path=args.features, candidates=args.candidates,
+                               query_modality=args.query_modality, k=args.k)
     except QueryInputError as error:
         return _fail("query", str(error))
     if args.json:
