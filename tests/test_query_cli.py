@@ -248,3 +248,23 @@ def test_absl_early_info_lines_are_dropped_and_every_other_line_passes():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert result.stderr.splitlines() == [lines[2], lines[4], lines[5], "# after"]
+
+
+def test_a_query_is_embedded_with_the_precision_of_the_models_features(tmp_path):
+    """A model whose features were extracted in bfloat16 says so in its header, and the query's clip
+    goes through the same arithmetic (float32 features differ by ≈ 1 %, more than the tables' rounding)."""
+    from avcmr.features.vggish import VGGishExtractor
+    from avcmr.features.weights import parse_weights
+    from avcmr.models_io import SavedModel
+    from avcmr.query import DecodedQuery, query_features
+
+    weights = {"vggish": "random", "inception": "random", "seed": 0}
+    patches = np.random.default_rng(0).normal(size=(3, 96, 64)).astype(np.float32)
+    decoded = DecodedQuery(tmp_path / "tone.wav", "audio", 3.0, patches)
+    embedded = {}
+    for precision in ("float32", "bfloat16"):
+        header = {"features": {"inference_precision": precision}, "backbone_weights": weights}
+        embedded[precision] = query_features(decoded, SavedModel(method=None, pca=None, header=header), [tmp_path])[0]
+        expected = VGGishExtractor(parse_weights(weights, "vggish"), precision=precision).embed(patches).mean(axis=0)
+        np.testing.assert_array_equal(embedded[precision], expected.astype(np.float32))
+    assert not np.array_equal(embedded["float32"], embedded["bfloat16"])

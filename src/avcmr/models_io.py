@@ -4,7 +4,8 @@
 
 - a header (plain values only): the format name and version, the avcmr and library versions that
   wrote it, method, seed, hyper-parameters, dataset, class names, the feature settings (fps, frame
-  size, sample rate, VGGish post-processing) and the backbone weights the features came from;
+  size, sample rate, VGGish post-processing, the backbones' precision where not float32) and the
+  backbone weights the features came from;
 - the fitted visual PCA (2048 → pca_dim, fitted on the training frames) as arrays;
 - the fitted estimator, pickled separately, so that the header can be read (and a file from an
   incompatible avcmr refused with a clear message) before any avcmr class is unpickled.
@@ -136,7 +137,8 @@ def save_model(path, method, *, method_name: str, seed: int, dataset: str, class
         "dataset": dataset,
         "class_names": [str(name) for name in class_names],
         "features": {k: feature_settings[k] for k in ("fps", "frame_size", "sample_rate", "pca_dim",
-                                                      "vggish_postprocess") if k in feature_settings},
+                                                      "vggish_postprocess", "inference_precision")
+                     if k in feature_settings},
         # "extracted" by this workflow from media, or "released features" (a feature file's rows:
         # no backbone produced them here, so the model cannot embed a new clip).
         "feature_source": feature_source,

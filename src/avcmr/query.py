@@ -130,18 +130,21 @@ def query_features(decoded: DecodedQuery, model: SavedModel, roots: list[Path]) 
         )
     weights = _resolve_weights(model.header["backbone_weights"], roots)
     features = model.header.get("features", {})
+    # The backbones' arithmetic of the training features (absent: float32, the default).
+    precision = features.get("inference_precision", "float32")
     try:
         if decoded.modality == "audio":
             from avcmr.features.vggish import VGGishExtractor
 
             extractor = VGGishExtractor(parse_weights(weights, "vggish"),
-                                        postprocess=bool(features.get("vggish_postprocess", False)))
+                                        postprocess=bool(features.get("vggish_postprocess", False)),
+                                        precision=precision)
             per_patch = extractor.embed(decoded.data)
             vector = per_patch.mean(axis=0)
         else:
             from avcmr.features.inception import InceptionExtractor
 
-            extractor = InceptionExtractor(parse_weights(weights, "inception"))
+            extractor = InceptionExtractor(parse_weights(weights, "inception"), precision=precision)
             vector = model.pca.transform(extractor.embed(decoded.data)).mean(axis=0)
     except MissingWeightsError as error:
         raise QueryInputError(str(error)) from None

@@ -19,7 +19,14 @@ def model_context(dataset):
     features = feature_settings(dataset)
     return {
         "dataset": dataset,
-        "features": {k: features[k] for k in MODEL_FEATURE_KEYS if k in features},
+        # The backbones' arithmetic only where it is not the default float32: a query embeds its
+        # clip with the same precision, and models trained at float32 keep their params (no rerun).
+        "features": {k: features[k] for k in MODEL_FEATURE_KEYS if k in features}
+        | (
+            {"inference_precision": features["inference_precision"]}
+            if features.get("inference_precision", "float32") != "float32"
+            else {}
+        ),
         "backbone_weights": SETTINGS[dataset]["backbone_weights"],
         # A features dataset was not extracted here: its models cannot embed a new clip.
         "feature_source": (
