@@ -47,6 +47,18 @@ MODEL_FORMAT = "avcmr-model"
 MODEL_FORMAT_VERSION = 1
 
 
+# The feature settings a saved model needs to turn a new clip into the features it was trained on.
+MODEL_FEATURE_KEYS = ("fps", "frame_size", "sample_rate", "pca_dim", "vggish_postprocess", "inference_precision")
+
+
+def model_feature_settings(features: Mapping) -> dict:
+    """The :data:`MODEL_FEATURE_KEYS` of ``features``; the backbones' precision only where it is not
+    the default float32 (a header without it means float32), so that models trained at float32 keep
+    the header, and the workflow's job parameters, they had before the precision was recorded."""
+    return {key: features[key] for key in MODEL_FEATURE_KEYS
+            if key in features and not (key == "inference_precision" and features[key] == "float32")}
+
+
 class ModelFileError(ValueError):
     """A model file that cannot be used (missing, not an avcmr model, incompatible version)."""
 
@@ -136,9 +148,7 @@ def save_model(path, method, *, method_name: str, seed: int, dataset: str, class
         "params": {k: repr(v) for k, v in method.get_params().items()},
         "dataset": dataset,
         "class_names": [str(name) for name in class_names],
-        "features": {k: feature_settings[k] for k in ("fps", "frame_size", "sample_rate", "pca_dim",
-                                                      "vggish_postprocess", "inference_precision")
-                     if k in feature_settings},
+        "features": model_feature_settings(feature_settings),
         # "extracted" by this workflow from media, or "released features" (a feature file's rows:
         # no backbone produced them here, so the model cannot embed a new clip).
         "feature_source": feature_source,

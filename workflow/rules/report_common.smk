@@ -2,14 +2,8 @@
 # context, the optional `figures` config section, the α/β grid and the report's items.
 
 
-# The feature settings a saved model needs to turn a new clip into the features it was trained on.
-MODEL_FEATURE_KEYS = (
-    "fps",
-    "frame_size",
-    "sample_rate",
-    "pca_dim",
-    "vggish_postprocess",
-)
+from avcmr.models_io import model_feature_settings
+
 # A grid value of the α/β wildcards, as format_grid_value writes it (0, 0.001, 1e-05, ...).
 GRID_VALUE = r"[0-9][0-9.]*(e[+-]?[0-9]+)?"
 
@@ -19,14 +13,7 @@ def model_context(dataset):
     features = feature_settings(dataset)
     return {
         "dataset": dataset,
-        # The backbones' arithmetic only where it is not the default float32: a query embeds its
-        # clip with the same precision, and models trained at float32 keep their params (no rerun).
-        "features": {k: features[k] for k in MODEL_FEATURE_KEYS if k in features}
-        | (
-            {"inference_precision": features["inference_precision"]}
-            if features.get("inference_precision", "float32") != "float32"
-            else {}
-        ),
+        "features": model_feature_settings(features),
         "backbone_weights": SETTINGS[dataset]["backbone_weights"],
         # A features dataset was not extracted here: its models cannot embed a new clip.
         "feature_source": (
