@@ -1,7 +1,9 @@
-"""Shared by the report and query end-to-end tests: one tiny Snakemake run with every report item,
-and a headless Chromium to look at the report.
+"""Shared by the end-to-end tests (workflow, report, query, cluster): one tiny Snakemake run of the
+default target with every report item, and a headless Chromium to look at the report.
 
-The run is made once per pytest process (both test modules ask for it) in pytest's temp folder.
+The run is made once per pytest process (every module that asks for it gets the same one) in
+pytest's temp folder: two datasets, the tiny synthetic one of ``tests/data/tiny_config.yaml`` and
+``mine``, a folder of a user's clips with a corrupt file and a video without audio.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+# Tiny shards make the backbone jobs mostly TensorFlow's start-up: one thread each lets two run at
+# once on 2 cores (Snakemake's own --set-threads; what a user with small shards would do too).
+ONE_THREAD_BACKBONES = ["--set-threads", "vggish=1", "inception=1"]
 DATASET = "tiny"
 # The report's landing page depends on this target: every figure and table view of the dataset.
 SUMMARY_TARGET = f"results/{DATASET}/report/run_summary.rst"
@@ -26,18 +31,44 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 _RUNS: dict[Path, tuple[Path, list[str]]] = {}
 
 
+def make_user_folder(root: Path) -> None:
+    """Three labels of real clips, plus a corrupt file and a video without audio."""
+    from avcmr.data.synthetic import SyntheticSpec, plan_clips, write_clips
+
+    spec = SyntheticSpec(n_classes=3, n_clips=12, min_duration_s=3, max_duration_s=4, hard_fraction=0,
+                         mislabeled_fraction=0, width=96, height=72, seed=11)
+    clips = write_clips(plan_clips(spec), spec, root / "_tmp")
+    for clip in clips.itertuples():
+        (root / clip.label).mkdir(parents=True, exist_ok=True)
+        shutil.move(clip.path, root / clip.label / f"{clip.clip_id}.mp4")
+    shutil.rmtree(root / "_tmp")
+    first_label = sorted(p for p in root.iterdir())[0]
+    (first_label / "corrupt.mp4").write_bytes(b"\x00\x01garbage" * 500)
+    source = next(first_label.glob("syn*.mp4"))
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-an", "-c", "copy", str(first_label / "silent.mp4")],
+                   check=True)
+
+
 def tiny_report_run(base: Path) -> tuple[Path, list[str]]:
-    """(workdir, snakemake command) of a finished tiny run that built the report's items."""
+    """(workdir, snakemake command) of a finished run of the default target (the tiny dataset with
+    its report items, and the ``mine`` folder dataset)."""
     if base in _RUNS:
         return _RUNS[base]
     workdir = base / "report_run"
     workdir.mkdir(parents=True, exist_ok=True)
+    make_user_folder(workdir / "my_clips")
     config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
     config["figures"] = {"tsne_max_points": 500, "tsne_seed": 0}
+    config["datasets"]["mine"] = {
+        "kind": "folder", "root": str(workdir / "my_clips"), "allow_random_weights": True,
+        "backbone_weights": {"vggish": "random", "inception": "random", "seed": 0},
+        "features": {"pca_dim": 8, "shard_size": 20},
+    }
+    config["default_datasets"] = [DATASET, "mine"]
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     command = SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(config_path), "--cores", "2"]
-    result = subprocess.run(command + [SUMMARY_TARGET, f"results/{DATASET}/map.tsv"], capture_output=True,
+    result = subprocess.run(command + ONE_THREAD_BACKBONES + ["--", "all", SUMMARY_TARGET], capture_output=True,
                             text=True, timeout=2400)
     assert result.returncode == 0, result.stderr[-4000:]
     _RUNS[base] = (workdir, command)

@@ -12,6 +12,7 @@ check after 2 s instead of 40 s, and keeping the SLURM logs for the failure mess
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from report_run import tiny_report_run
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_SCRIPTS = REPO / "tests" / "slurm"
@@ -39,15 +41,17 @@ def snakemake(workdir: Path, *args: str, env=None) -> subprocess.CompletedProces
 
 
 def tiny_workdir(tmp_path_factory, name: str) -> Path:
+    """The tiny config as it is: `ours` and `explicit` train with torch (routed to the GPU
+    partition); random and cca do not (CPU partition)."""
     workdir = tmp_path_factory.mktemp(name)
-    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
-    # `ours` trains with torch (routed to the GPU partition); random and cca do not (CPU partition).
-    # A trained network depends on the job's thread count (the order of float reductions), which
-    # the laptop and cluster profiles set differently; the closed-form methods do not, so those rows
-    # of the cluster run are compared with the local one value for value.
-    config["evaluation"]["methods"] = ["random", "cca", "ours"]
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copy(REPO / "tests/data/tiny_config.yaml", workdir / "config.yaml")
     return workdir
+
+
+def local_rules() -> set[str]:
+    """The rules the Snakefile's `localrules:` directive names."""
+    block = re.search(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", (REPO / "Snakefile").read_text(), re.MULTILINE)
+    return set(re.findall(r"\w+", block.group(1)))
 
 
 def job_stats(dry_run_output: str) -> Counter:
@@ -80,11 +84,9 @@ def slurm_env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    """The reference: the same config through ``--profile profiles/local``."""
-    workdir = tiny_workdir(tmp_path_factory, "local")
-    result = snakemake(workdir, "--profile", str(REPO / "profiles/local"))
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
+    """The reference: the run of the same tiny dataset on this machine that the workflow, report
+    and query tests share (tests/report_run.py)."""
+    return tiny_report_run(tmp_path_factory.getbasetemp())[0]
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +145,14 @@ def test_every_job_went_through_slurm_and_completed(slurm_run):
     groups = jobs[jobs["Comment"] == group_comment]
     assert len(groups) == 2 == planned["decode"] and set(grouped.values()) == {2}, (grouped, jobs["Comment"])
     assert groups["AllocTRES"].str.contains(r"\bcpu=8,").all(), groups
+    # The Snakefile's bookkeeping `localrules` ran where Snakemake ran; every other rule as a job of its own.
     singles = Counter(re.fullmatch(r"rule_(\w+?)_wildcards_\w+", c).group(1)
                       for c in jobs["Comment"] if c != group_comment)
-    assert singles == {rule: n for rule, n in planned.items() if rule not in grouped and rule != "all"}
+    local = local_rules()
+    assert {"manifest", "split", "map_table"} <= set(planned) & local
+    assert singles == {rule: n for rule, n in planned.items() if rule not in grouped.keys() | local and rule != "all"}
+    for rule in set(planned) & local:
+        assert re.search(rf"^localrule {rule}:", slurm_run["log"], re.MULTILINE), rule
     # Training of the torch methods went to the GPU partition with one GPU; everything else (cca and
     # random training included) to the CPU partition, without a GPU.
     from avcmr.methods.registry import uses_torch
@@ -153,7 +160,7 @@ def test_every_job_went_through_slurm_and_completed(slurm_run):
     torch_training = jobs[jobs["Comment"].map(
         lambda c: bool(m := re.fullmatch(r"rule_fit_evaluate_wildcards_tiny_(\w+?)(?:_\d+)?", c))
         and uses_torch(m.group(1)))]
-    assert len(torch_training) == 1, jobs["Comment"]  # `ours` (one job over its seeds)
+    assert len(torch_training) == 2, jobs["Comment"]  # `ours` and `explicit` (one job each over its seeds)
     assert set(torch_training["Partition"]) == {"gpu"}
     assert torch_training["AllocTRES"].str.contains("gres/gpu=1").all()
     others = jobs.loc[~jobs.index.isin(torch_training.index)]
@@ -179,9 +186,10 @@ def test_map_table_equals_the_local_run(slurm_run, local_run):
     header_cluster, cluster = read_map(slurm_run["workdir"] / TARGET)
     header_local, local = read_map(local_run / TARGET)
     assert header_cluster == header_local
-    assert list(cluster["method"]) == list(local["method"]) == ["random", "cca", "ours"]
-    # fit_seconds is a wall time; everything else (MAP values, counts, device, budget) of the
-    # closed-form rows must be identical.
+    assert list(cluster["method"]) == list(local["method"]) == ["random", "cca", "ours", "explicit"]
+    # A trained network depends on the job's thread count (the order of float reductions), which
+    # differs between the two runs; the closed-form methods do not. fit_seconds is a wall time;
+    # everything else (MAP values, counts, device, budget) of the closed-form rows must be identical.
     closed_form = cluster["method"].isin(["random", "cca"])
     pd.testing.assert_frame_equal(cluster[closed_form].drop(columns="fit_seconds"),
                                   local[closed_form].drop(columns="fit_seconds"))

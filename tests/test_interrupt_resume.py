@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,12 +27,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import yaml
+from report_run import ONE_THREAD_BACKBONES, REPO, SNAKEMAKE
 
 from avcmr.io.parquet import read_table
 from avcmr.methods import available_methods, method_class
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 TARGET = "results/tiny/map.tsv"
 INTERRUPTED_JOB = ("logs/tiny/inception/shard0.log", "results/tiny/inception/shard0.parquet")
 # Wall-clock measurements differ between any two runs; every other value must be identical.
@@ -64,7 +62,7 @@ def tiny_all_methods_config() -> dict:
 
 
 def command(workdir: Path) -> list[str]:
-    return SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
+    return SNAKEMAKE + ONE_THREAD_BACKBONES + ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
                         TARGET]
 
 

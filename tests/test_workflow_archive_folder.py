@@ -5,7 +5,6 @@ leaves the results). One workdir, runs in sequence, to keep CI time small."""
 import hashlib
 import shutil
 import subprocess
-import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -14,12 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from report_run import ONE_THREAD_BACKBONES, REPO, SNAKEMAKE
 from test_data_archive import ArchiveServer
 
 from avcmr.io.parquet import read_table
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 CLASSES = 3
 
 pytestmark = pytest.mark.slow
@@ -83,7 +81,7 @@ def run(clips, tmp_path_factory):
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     # Rerun on content only (not on edits of the workflow's code made while the test runs).
-    command = ["--directory", str(workdir), "--configfile", str(config_path), "--cores", "2",
+    command = ONE_THREAD_BACKBONES + ["--directory", str(workdir), "--configfile", str(config_path), "--cores", "2",
                "--rerun-triggers", "mtime", "params", "input"]
     yield workdir, command, folder, server
     server.shutdown()

@@ -1,18 +1,14 @@
-"""The real Snakemake DAG on a tiny synthetic config (and a folder of a user's clips) in a temp dir."""
+"""The real Snakemake DAG on a tiny synthetic config (and a folder of a user's clips) in a temp dir
+(the run shared with the report, query and cluster tests)."""
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from report_run import REPO, SNAKEMAKE, tiny_report_run
 
 from avcmr.io.parquet import read_metadata, read_table
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 
 pytestmark = pytest.mark.slow
 
@@ -23,41 +19,11 @@ def read_map(path: Path) -> tuple[list[str], pd.DataFrame]:
     return header, pd.read_csv(path, sep="\t", comment="#")
 
 
-def make_user_folder(root: Path) -> None:
-    """Three labels of real clips, plus a corrupt file and a video without audio."""
-    from avcmr.data.synthetic import SyntheticSpec, plan_clips, write_clips
-
-    spec = SyntheticSpec(n_classes=3, n_clips=12, min_duration_s=3, max_duration_s=4, hard_fraction=0,
-                         mislabeled_fraction=0, width=96, height=72, seed=11)
-    clips = write_clips(plan_clips(spec), spec, root / "_tmp")
-    for clip in clips.itertuples():
-        (root / clip.label).mkdir(exist_ok=True)
-        shutil.move(clip.path, root / clip.label / f"{clip.clip_id}.mp4")
-    shutil.rmtree(root / "_tmp")
-    first_label = sorted(p for p in root.iterdir())[0]
-    (first_label / "corrupt.mp4").write_bytes(b"\x00\x01garbage" * 500)
-    source = next(first_label.glob("syn*.mp4"))
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-an", "-c", "copy", str(first_label / "silent.mp4")],
-                   check=True)
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    make_user_folder(workdir / "my_clips")
-    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
-    config["datasets"]["mine"] = {
-        "kind": "folder", "root": str(workdir / "my_clips"), "allow_random_weights": True,
-        "backbone_weights": {"vggish": "random", "inception": "random", "seed": 0},
-        "features": {"pca_dim": 8, "shard_size": 20},
-    }
-    config["default_datasets"] = ["tiny", "mine"]
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    command = SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(config_path), "--cores", "2"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir, command
+    """The shared run of the default target: the tiny synthetic dataset and ``mine``, a folder of a
+    user's clips with a corrupt file and a video without audio (tests/report_run.py)."""
+    return tiny_report_run(tmp_path_factory.getbasetemp())
 
 
 def test_map_table_has_cca_clearly_above_random(tiny_run):
