@@ -67,9 +67,9 @@ def tiny_report_run(base: Path) -> tuple[Path, list[str]]:
     config["default_datasets"] = [DATASET, "mine"]
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    command = SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(config_path), "--cores", "2"]
-    result = subprocess.run(command + ONE_THREAD_BACKBONES + ["--", "all", SUMMARY_TARGET], capture_output=True,
-                            text=True, timeout=2400)
+    command = SNAKEMAKE + ONE_THREAD_BACKBONES + ["--directory", str(workdir), "--configfile", str(config_path),
+                                                  "--cores", "2"]
+    result = subprocess.run(command + ["all", SUMMARY_TARGET], capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, result.stderr[-4000:]
     _RUNS[base] = (workdir, command)
     return _RUNS[base]

@@ -22,9 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from report_run import tiny_report_run
+from report_run import REPO, tiny_report_run
 
-REPO = Path(__file__).resolve().parents[1]
 SLURM_SCRIPTS = REPO / "tests" / "slurm"
 TARGET = "results/tiny/map.tsv"
 SNAKEMAKE_TIMEOUT_S = 1800

@@ -62,8 +62,8 @@ def tiny_all_methods_config() -> dict:
 
 
 def command(workdir: Path) -> list[str]:
-    return SNAKEMAKE + ONE_THREAD_BACKBONES + ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
-                        TARGET]
+    return SNAKEMAKE + ONE_THREAD_BACKBONES + ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+                                               "--cores", "2", TARGET]
 
 
 def new_workdir(base: Path, name: str) -> Path:

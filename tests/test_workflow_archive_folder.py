@@ -82,7 +82,7 @@ def run(clips, tmp_path_factory):
     config_path.write_text(yaml.safe_dump(config))
     # Rerun on content only (not on edits of the workflow's code made while the test runs).
     command = ONE_THREAD_BACKBONES + ["--directory", str(workdir), "--configfile", str(config_path), "--cores", "2",
-               "--rerun-triggers", "mtime", "params", "input"]
+                                      "--rerun-triggers", "mtime", "params", "input"]
     yield workdir, command, folder, server
     server.shutdown()
     server.server_close()
