@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from avcmr.features.inference import clip_batches, prefetched, run_batches
+from avcmr.features.inference import clip_batches, fold_batch_norms, prefetched, run_batches
 from avcmr.features.weights import WeightsSpec
 
 
@@ -19,6 +19,39 @@ def test_prefetched_keeps_order_and_reraises_errors():
     with pytest.raises(OSError, match="unreadable shard"):
         list(prefetched(failing()))
     assert run_batches(lambda batch: batch * 2, [], 3).shape == (0, 3)
+
+
+def test_fold_batch_norms_computes_what_keras_batch_normalization_computes(rng):
+    import keras
+
+    inputs = keras.Input((12, 10, 3))
+    folded_pair = keras.layers.BatchNormalization(name="bn_scaled")(keras.layers.Conv2D(6, 3, use_bias=False, name="conv_a")(inputs))
+    x = keras.layers.ReLU()(folded_pair)
+    biased = keras.layers.Conv2D(5, 1, use_bias=True, name="conv_b")(x)  # bias, BN with scale=False, center=False
+    x = keras.layers.BatchNormalization(scale=False, center=False, epsilon=0.01, name="bn_plain")(biased)
+    shared = keras.layers.Conv2D(4, 3, padding="same", name="conv_shared")(x)  # two consumers: not folded
+    branch = keras.layers.BatchNormalization(name="bn_of_shared")(shared)
+    after_pool = keras.layers.BatchNormalization(name="bn_after_pool")(keras.layers.AveragePooling2D(2)(branch))
+    outputs = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(after_pool),
+                                          keras.layers.GlobalAveragePooling2D()(shared)])
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers:  # moving statistics far from BN's neutral start
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(0, 1, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.2, 3.0, layer.moving_variance.shape))
+            if layer.scale:
+                layer.gamma.assign(rng.normal(1, 0.5, layer.gamma.shape))
+            if layer.center:
+                layer.beta.assign(rng.normal(0, 1, layer.beta.shape))
+        elif isinstance(layer, keras.layers.Conv2D) and layer.use_bias:
+            layer.bias.assign(rng.normal(0, 1, layer.bias.shape))
+
+    folded = fold_batch_norms(model)
+    batch = rng.normal(size=(7, 12, 10, 3)).astype(np.float32)
+    np.testing.assert_allclose(folded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5, atol=1e-5)
+    remaining = {layer.name for layer in folded.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert remaining == {"bn_of_shared", "bn_after_pool"}  # a shared convolution's, a pooling's
+    assert folded.get_layer("conv_a").use_bias and not model.get_layer("conv_a").use_bias
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +101,10 @@ def test_inception_shard_streams_frames_and_matches_model_predict(tmp_path, rng)
     scaled = frames.astype(np.float32) / 127.5 - 1.0  # keras.applications.inception_v3.preprocess_input
     expected = extractor.model.predict(scaled, batch_size=2, verbose=0)
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+    # Inference runs the network with each of its 94 BatchNormalization layers folded away.
+    extractor.embed(frames[:1])  # the folded twin is made at the first embed
+    assert sum(type(layer).__name__ == "BatchNormalization" for layer in extractor.model.layers) == 94
+    assert not any(type(layer).__name__ == "BatchNormalization" for layer in extractor.inference_model.layers)
 
 
 def test_clip_batches_never_straddle_two_clips():

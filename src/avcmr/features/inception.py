@@ -5,7 +5,8 @@
 convolution kernel with a seeded He-normal draw from numpy (so features are reproducible across
 TF versions) and keeps BatchNorm at its neutral initial state.
 
-Inference (:mod:`avcmr.features.inference`): one compiled forward pass, frames scaled in a
+Inference (:mod:`avcmr.features.inference`): one compiled forward pass of the network with its
+BatchNormalization layers folded into the convolutions before them, frames scaled in a
 background thread one batch ahead, optional bfloat16 arithmetic (``inference_precision``).
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 from avcmr.features.inference import (
     check_precision,
     compiled_forward,
+    fold_batch_norms,
     precision_policy,
     run_batches,
 )
@@ -40,7 +42,8 @@ class InceptionExtractor:
             )
         if weights.is_random:
             _he_initialise(self.model, weights.seed)
-        self._forward = compiled_forward(self.model)
+        self.inference_model = None  # made at the first embed (_compiled)
+        self._forward = None
 
     @staticmethod
     def scaled(frames: np.ndarray) -> np.ndarray:
@@ -57,7 +60,16 @@ class InceptionExtractor:
     def embed_batches(self, frame_batches) -> np.ndarray:
         """Features of uint8 frame batches produced lazily (e.g. decoded from a table): each batch
         is produced and scaled in a background thread while the previous one is inferred."""
-        return run_batches(self._forward, (self.scaled(frames) for frames in frame_batches), 2048)
+        return run_batches(self._compiled(), (self.scaled(frames) for frames in frame_batches), 2048)
+
+    def _compiled(self):
+        """The compiled forward pass of ``inference_model``, ``model``'s BatchNorm-folded twin, made
+        at the first call from the weights ``model`` has then. ``model`` stays the Keras network
+        as loaded: its ``predict`` is the reference in tests and benchmarks."""
+        if self._forward is None:
+            self.inference_model = fold_batch_norms(self.model)
+            self._forward = compiled_forward(self.inference_model)
+        return self._forward
 
 
 def _he_initialise(model, seed: int) -> None:

@@ -3,7 +3,14 @@ bfloat16 arithmetic, and a background thread that prepares the next batch while 
 
 - ``model.predict`` builds a data pipeline and a per-call step function and returns through
   callbacks; a ``tf.function`` around ``model(x, training=False)`` is traced once, for any batch
-  size, and then runs the graph directly (≈ 1.2× on InceptionV3, 2 CPU cores; benchmarks/README.md).
+  size, and then runs the graph directly (InceptionV3 1.0–1.08×, its time is in the convolutions;
+  VGGish up to ≈ 2×; 2 CPU cores, benchmarks/README.md).
+- Each BatchNormalization that follows a convolution is folded into that convolution's kernel
+  and bias (:func:`fold_batch_norms`): at inference BN is a per-channel affine map, so the
+  folded graph computes the same function in one fused convolution + bias + ReLU where Keras
+  runs a convolution and then the normalisation as separate passes over the activations
+  (InceptionV3: 94 such pairs, 1.13–1.2× on 2 CPU cores; features move by float rounding,
+  ≈ 1e-6 relative; benchmarks/README.md).
 - ``inference_precision: bfloat16`` builds the model under Keras's ``mixed_bfloat16`` policy:
   weights stay float32, activations and products are bfloat16 (8 mantissa bits), outputs are cast
   back to float32. Opt-in because features move (benchmarks/README.md states by how much).
@@ -46,6 +53,71 @@ def precision_policy(precision: str):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def _passthrough_layer(name: str, dtype):
+    """A layer that returns its input: what a folded BatchNormalization becomes (it keeps the
+    name, so the model's layer names and graph stay those of the original)."""
+    import keras
+
+    class FoldedBatchNormalization(keras.layers.Layer):
+        def call(self, inputs, training=None, mask=None):  # the signature BN's call nodes were recorded with
+            return inputs
+
+    return FoldedBatchNormalization(name=name, dtype=dtype)
+
+
+def fold_batch_norms(model):
+    """An equivalent Keras functional model in which every ``BatchNormalization`` whose input is a
+    ``Conv2D`` without activation (and that convolution's only consumer) is merged into it:
+    with ``s = gamma / sqrt(moving_variance + epsilon)`` per output channel, the convolution's
+    kernel becomes ``kernel · s`` and its bias ``(bias − moving_mean) · s + beta`` — BN's
+    inference formula applied to the convolution's output, rearranged. Layers that are not
+    such pairs are cloned with their weights. The original model is left as it is."""
+    import keras
+
+    producer = {id(layer.output): layer for layer in model.layers}
+    consumers: dict[int, int] = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        inputs = layer.input if isinstance(layer.input, list | tuple) else [layer.input]
+        for tensor in inputs:
+            consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
+    pairs = {}  # convolution name → its BatchNormalization
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization) or layer.axis not in (-1, 3):
+            continue
+        conv = producer.get(id(layer.input))
+        if (type(conv) is keras.layers.Conv2D and conv.data_format == "channels_last"
+                and conv.get_config()["activation"] == "linear" and consumers[id(conv.output)] == 1):
+            pairs[conv.name] = layer
+    folded_norms = {norm.name for norm in pairs.values()}
+
+    def clone(layer):
+        if layer.name in folded_norms:
+            return _passthrough_layer(layer.name, layer.dtype_policy)
+        config = layer.get_config()
+        if layer.name in pairs:
+            config["use_bias"] = True
+        return layer.__class__.from_config(config)
+
+    folded = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        if layer.name in folded_norms or not layer.weights:
+            continue
+        weights = layer.get_weights()
+        if layer.name in pairs:
+            norm = pairs[layer.name]
+            kernel = weights[0].astype(np.float64)
+            bias = weights[1].astype(np.float64) if layer.use_bias else 0.0
+            scale = 1.0 / np.sqrt(norm.moving_variance.numpy().astype(np.float64) + norm.epsilon)
+            if norm.scale:
+                scale = scale * norm.gamma.numpy()
+            shift = (bias - norm.moving_mean.numpy()) * scale + (norm.beta.numpy() if norm.center else 0.0)
+            weights = [(kernel * scale).astype(np.float32), shift.astype(np.float32)]
+        folded.get_layer(layer.name).set_weights(weights)
+    return folded
 
 
 def compiled_forward(model) -> Callable[[np.ndarray], np.ndarray]:
