@@ -9,15 +9,15 @@ rule synthesize_shard:
         "logs/{dataset}/synthesize/shard{shard}.log",
     wildcard_constraints:
         dataset=names_of_kind("synthetic"),
+    # One-thread jobs go first, so that two of them share the cores instead of one waiting beside a
+    # two-thread backbone job that cannot start; upstream before downstream, so that the last shard's
+    # clips are not rendered alone (README, "Job order").
+    priority: 3
     # Generates real H.264 + AAC clips; memory: 1500 MB, fixed: the job's Snakemake processes on a
     # cluster (avcmr.resources.JOB_SNAKEMAKE_MB) and one clip's frames at a time (< 50 MB).
     conda:
         "../../envs/extract.yaml"
     threads: 1
-    # One-thread jobs go first, so that two of them share the cores instead of one waiting beside a
-    # two-thread backbone job that cannot start; upstream before downstream, so that the last shard's
-    # clips are not rendered alone (README, "Job order").
-    priority: 3
     resources:
         mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=30,

@@ -11,12 +11,12 @@ rule logmel:
         "logs/{dataset}/logmel/shard{shard}.log",
     benchmark:
         "results/{dataset}/benchmarks/logmel/shard{shard}.tsv"
+    priority: 1  # a one-thread job (as synthesize_shard)
     # Memory: 1000 MB + 2 MB per clip of the shard: the job's Snakemake and librosa (~0.85 GB), a
     # clip's waveform (10 s × 64 kB/s) and its ten 96×64 float32 patches, each held twice.
     conda:
         "../../envs/extract.yaml"
     threads: 1
-    priority: 1  # a one-thread job (as synthesize_shard)
     resources:
         mem_mb=lambda wc, attempt: attempt
         * (1000 + 2 * feature_settings(wc.dataset)["shard_size"]),

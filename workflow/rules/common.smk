@@ -217,7 +217,8 @@ def provenance(level):
         parts = {
             k: spec[k]
             for k in spec
-            if k not in ("split", "evaluation", "method_params", "budget", "paper_reference")
+            if k
+            not in ("split", "evaluation", "method_params", "budget", "paper_reference")
         }
         if "download" in parts:  # pacing settings (sleep, retries, ...) change no table
             parts["download"] = download_content(wildcards)
@@ -262,7 +263,8 @@ def backbone_facts(spec):
 
 def method_params(dataset, method):
     """The method's training budget (dataset's ``budget``, else the global one) and its global
-    hyper-parameters, updated by the dataset's own ``method_params`` (either may set ``budget``)."""
+    hyper-parameters, updated by the dataset's own ``method_params`` (either may set ``budget``).
+    """
     return {
         "budget": SETTINGS[dataset].get("budget", config.get("budget", "quick")),
         **config.get("method_params", {}).get(method, {}),
@@ -273,7 +275,8 @@ def method_params(dataset, method):
 def shared_fit_models(dataset, method, seeds):
     """Model files whose fit a variant row evaluates instead of training (``ugach_real`` and
     ``agah_real`` rank the fitted ``ugach`` / ``agah`` networks by cosine): the base row's, one per
-    seed, when the dataset trains both rows with the same parameters; else none (it trains)."""
+    seed, when the dataset trains both rows with the same parameters; else none (it trains).
+    """
     from avcmr.methods.registry import VARIANT_BASES
 
     base = VARIANT_BASES.get(method)
@@ -316,7 +319,9 @@ def fit_jobs_of(spec):
 def fit_job_shape(spec):
     """What a training job covers: ``("per_seed", ())`` or ``("per_method", seeds)``."""
     mode = fit_jobs_of(spec)
-    return (mode, ()) if mode == "per_seed" else (mode, tuple(spec["evaluation"]["seeds"]))
+    return (
+        (mode, ()) if mode == "per_seed" else (mode, tuple(spec["evaluation"]["seeds"]))
+    )
 
 
 def training_rules():
@@ -346,7 +351,9 @@ def training_rules():
         elif mode == "per_seed":
             rule_name = "fit_evaluate_per_seed"
         else:
-            rule_name = "fit_evaluate_seeds_" + "_".join(str(s).replace("-", "m") for s in seeds)
+            rule_name = "fit_evaluate_seeds_" + "_".join(
+                str(s).replace("-", "m") for s in seeds
+            )
         rules.append((rule_name, mode, seeds, "|".join(names)))
     return rules
 

@@ -15,16 +15,16 @@ rule decode:
     # This variant keeps the frames (features.keep_decoded_frames: true); the one below drops them.
     wildcard_constraints:
         dataset=frames_kept_names(True),
+    # Kept frames cost the same disk whenever they are decoded: decoding first lets the one-thread
+    # jobs pair up (as synthesize_shard). Dropped frames keep the default priority, so that the
+    # scheduler's temp-file objective hands each shard to InceptionV3 soon after it is decoded.
+    priority: 2
     # Memory: 1000 MB + 8 MB per clip of the shard: the job's Snakemake and pyarrow (~0.7 GB), and a
     # clip's ≤ 10 frames of 268 kB (clips ≤ 10 s, as in VEGAS and AVE) held twice (rows, Arrow table)
     # plus its audio; longer clips need a smaller shard_size. Both × the attempt (retries).
     conda:
         "../../envs/extract.yaml"
     threads: 1
-    # Kept frames cost the same disk whenever they are decoded: decoding first lets the one-thread
-    # jobs pair up (as synthesize_shard). Dropped frames keep the default priority, so that the
-    # scheduler's temp-file objective hands each shard to InceptionV3 soon after it is decoded.
-    priority: 2
     resources:
         mem_mb=lambda wc, attempt: attempt
         * (1000 + 8 * feature_settings(wc.dataset)["shard_size"]),

@@ -17,7 +17,9 @@ def model_context(dataset):
         "backbone_weights": SETTINGS[dataset]["backbone_weights"],
         # A features dataset was not extracted here: its models cannot embed a new clip.
         "feature_source": (
-            "released features" if SETTINGS[dataset]["kind"] == "features" else "extracted"
+            "released features"
+            if SETTINGS[dataset]["kind"] == "features"
+            else "extracted"
         ),
     }
 

@@ -28,7 +28,11 @@ for _rule_name, _mode, _seeds, _datasets in training_rules():
             shared_fits=(
                 (lambda wc: shared_fit_models(wc.dataset, wc.method, [wc.seed]))
                 if _per_seed
-                else (lambda wc, seeds=_seeds: shared_fit_models(wc.dataset, wc.method, seeds))
+                else (
+                    lambda wc, seeds=_seeds: shared_fit_models(
+                        wc.dataset, wc.method, seeds
+                    )
+                )
             ),
         output:
             **(
@@ -54,12 +58,16 @@ for _rule_name, _mode, _seeds, _datasets in training_rules():
         threads: lambda wc: fit_threads(wc.dataset)
         resources:
             mem_mb=mem_mb("fit_evaluate"),
-            runtime=lambda wc, attempt, n=1 if _per_seed else len(_seeds): attempt * 60 * n,
+            runtime=lambda wc, attempt, n=1 if _per_seed else len(_seeds): attempt
+            * 60
+            * n,
             # A GPU only for the methods that train with torch (a cluster profile routes them to GPUs).
             gpu=lambda wc: gpus_of(wc.method),
         params:
             seeds=(
-                (lambda wc: [int(wc.seed)]) if _per_seed else [int(seed) for seed in _seeds]
+                (lambda wc: [int(wc.seed)])
+                if _per_seed
+                else [int(seed) for seed in _seeds]
             ),
             method_params=lambda wc: method_params(wc.dataset, wc.method),
             model_context=lambda wc: model_context(wc.dataset),
