@@ -25,6 +25,7 @@ bfloat16 arithmetic, and a background thread that prepares the next batch while 
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -55,16 +56,17 @@ def precision_policy(precision: str):
         keras.config.set_dtype_policy(previous)
 
 
-def _passthrough_layer(name: str, dtype):
-    """A layer that returns its input: what a folded BatchNormalization becomes (it keeps the
-    name, so the model's layer names and graph stay those of the original)."""
+@functools.cache
+def _folded_batch_norm_class():
+    """The layer a folded BatchNormalization becomes: it returns its input and keeps the BN's
+    name, so the model's layer names and graph stay those of the original (one class, made once)."""
     import keras
 
     class FoldedBatchNormalization(keras.layers.Layer):
         def call(self, inputs, training=None, mask=None):  # the signature BN's call nodes were recorded with
             return inputs
 
-    return FoldedBatchNormalization(name=name, dtype=dtype)
+    return FoldedBatchNormalization
 
 
 def fold_batch_norms(model):
@@ -96,7 +98,7 @@ def fold_batch_norms(model):
 
     def clone(layer):
         if layer.name in folded_norms:
-            return _passthrough_layer(layer.name, layer.dtype_policy)
+            return _folded_batch_norm_class()(name=layer.name, dtype=layer.dtype_policy)
         config = layer.get_config()
         if layer.name in pairs:
             config["use_bias"] = True
