@@ -1,5 +1,6 @@
 """The method registry: the name → module table that lets a training job import only its method."""
 
+import os
 import subprocess
 import sys
 
@@ -33,3 +34,52 @@ def test_closed_form_methods_and_the_fit_stage_load_without_torch_or_scikit_lear
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_constructor_parameters_are_the_classes_own_and_are_read_back_from_the_cache(tmp_path):
+    live = {name: registry.method_class(name)._param_names() for name in registry.available_methods()}
+    assert registry.constructor_parameters(tmp_path) == live
+    (cached,) = tmp_path.glob("method_parameters.*.json")
+    assert cached.name == f"method_parameters.{registry.methods_source_digest()}.json"
+    # The next call answers from the file, not from the classes.
+    cached.write_text('{"ours": ["only_this"]}')
+    assert registry.constructor_parameters(tmp_path) == {"ours": ["only_this"]}
+
+
+@pytest.mark.parametrize("content", ["{not json", '["a", "list"]', '{"ours": "not a list"}'])
+def test_an_unreadable_cached_table_is_rebuilt_from_the_classes(tmp_path, content, caplog):
+    path = tmp_path / f"method_parameters.{registry.methods_source_digest()}.json"
+    path.write_text(content)
+    table = registry.constructor_parameters(tmp_path)
+    assert table["ours"] == registry.method_class("ours")._param_names() and "ignoring" in caplog.text
+    assert registry.constructor_parameters(tmp_path) == table  # rewritten: read back as built
+
+
+def test_the_digest_follows_every_method_modules_bytes(tmp_path):
+    for path in registry.methods_source_digest.__defaults__[0].glob("*.py"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    assert registry.methods_source_digest(tmp_path) == registry.methods_source_digest()
+    with open(tmp_path / "dscmr.py", "a") as module:
+        module.write("# an edit\n")
+    assert registry.methods_source_digest(tmp_path) != registry.methods_source_digest()
+
+
+def test_the_workflows_parse_time_questions_import_no_method_module_once_cached(tmp_path):
+    # What the Snakefile asks while it parses: the config check and each training rule's GPU count.
+    code = (
+        "import sys\n"
+        "from avcmr.config import check_method_params\n"
+        "from avcmr.methods.registry import uses_torch\n"
+        "check_method_params({'method_params': {'ours': {'epochs': 2}, 'cca': {'n_components': 2}}})\n"
+        "gpus = {name: uses_torch(name) for name in ('ours', 'dscmr', 'cca', 'random')}\n"
+        "print(gpus, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sklearn', 'scipy')"
+        " or m.startswith('avcmr.methods.') and m not in ('avcmr.methods.base', 'avcmr.methods.registry')))\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+            for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr[-2000:]
+    assert (tmp_path / "avcmr").is_dir()
+    gpus = "{'ours': True, 'dscmr': True, 'cca': False, 'random': False}"
+    assert runs[0].stdout.startswith(gpus) and "torch" in runs[0].stdout  # the first call builds the table
+    assert runs[1].stdout.strip() == f"{gpus} []"

@@ -157,20 +157,20 @@ def check_config_schema(config: Mapping, schema_path: str | Path) -> None:
 def method_param_names(method: str) -> list[str]:
     """The keyword arguments a method's constructor takes from the config (the seed comes from
     evaluation.seeds, so ``random_state`` is not one of them)."""
-    from avcmr.methods.registry import method_class
+    from avcmr.methods.registry import constructor_parameters
 
-    return [name for name in method_class(method)._param_names() if name != "random_state"]
+    return [name for name in constructor_parameters()[method] if name != "random_state"]
 
 
 def check_method_params(config: Mapping) -> None:
     """Every ``method_params`` entry (global and per dataset) is a parameter of its method's
     constructor (or ``budget``); otherwise one line naming the key and the allowed names."""
-    from avcmr.methods.registry import available_methods
+    from avcmr.methods.registry import constructor_parameters
 
     sections = [("method_params", config.get("method_params") or {})]
     sections += [(f"datasets.{name}.method_params", spec.get("method_params") or {})
                  for name, spec in (config.get("datasets") or {}).items()]
-    known = available_methods()
+    known = sorted(constructor_parameters())
     for where, section in sections:
         for method, params in section.items():
             if method not in known:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
+import json
+import logging
+import os
+import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from avcmr.methods.base import RetrievalMethod
 
 _REGISTRY: dict[str, type[RetrievalMethod]] = {}
+log = logging.getLogger(__name__)
 
 # The module (under avcmr.methods) that registers each name, so that a training job imports only the
 # method it runs: importing every module costs ≈ 3 s of torch and scikit-learn, paid by each job of
@@ -124,4 +131,52 @@ def _import_all() -> None:
 def uses_torch(name: str) -> bool:
     """Whether the method trains with torch, so a GPU can speed it up: the methods that take a
     ``device`` (the closed-form and random baselines take none and never touch a GPU)."""
-    return "device" in method_class(name)._param_names()
+    parameters = constructor_parameters()
+    if name not in parameters:
+        method_class(name)  # the error that lists the available names
+    return "device" in parameters[name]
+
+
+def methods_source_digest(folder: str | Path = Path(__file__).parent) -> str:
+    """A digest of the method modules in ``folder`` (default: this package's; their names and
+    bytes) and of the Python version: what the methods' constructor signatures depend on."""
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted(Path(folder).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "avcmr"
+
+
+def constructor_parameters(cache_dir: str | Path | None = None) -> dict[str, list[str]]:
+    """{method: its constructor's parameter names} for every registered method.
+
+    The workflow asks at parse time (the config check, each training rule's GPU count), where
+    importing every method module would import torch and scikit-learn: ≈ 3.7 s added to every
+    ``snakemake`` call and to every cluster job (each parses the Snakefile again). So the table is
+    kept in ``cache_dir`` (default ``$XDG_CACHE_HOME/avcmr``, else ``~/.cache/avcmr``) under the
+    digest of the method modules' source (:func:`methods_source_digest`): any edit of a method
+    module makes a new one. A cache that cannot be read or written is only logged; the table is
+    then taken from the imported classes.
+    """
+    path = Path(cache_dir or default_cache_dir()) / f"method_parameters.{methods_source_digest()}.json"
+    try:
+        cached = json.loads(path.read_text())
+        if isinstance(cached, dict) and all(isinstance(v, list) for v in cached.values()):
+            return cached
+        log.warning("ignoring %s: not a table of method parameters", path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as error:
+        log.warning("ignoring %s: %s", path, error)
+    table = {name: method_class(name)._param_names() for name in available_methods()}
+    try:
+        from avcmr.io.parquet import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
+    except OSError as error:
+        log.info("method parameters not cached in %s: %s", path.parent, error)
+    return table
