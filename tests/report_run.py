@@ -8,6 +8,7 @@ pytest's temp folder: two datasets, the tiny synthetic one of ``tests/data/tiny_
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import subprocess
@@ -29,6 +30,22 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 _RUNS: dict[Path, tuple[Path, list[str]]] = {}
+
+
+def narrow_params(method: str) -> dict:
+    """Parameters that make a method's fit on a tiny dataset quick: narrow layers and one epoch,
+    from the constructor's own parameters (so a new method is covered without listing it here)."""
+    from avcmr.methods import method_class
+
+    params = {}
+    for name, parameter in inspect.signature(method_class(method).__init__).parameters.items():
+        if "hidden" in name and isinstance(parameter.default, list | tuple):
+            params[name] = [32] * len(parameter.default)
+        elif name in ("hidden_dim", "feature_dim"):
+            params[name] = 32
+        elif name == "epochs":
+            params[name] = 1
+    return params
 
 
 def make_user_folder(root: Path) -> None:

@@ -10,9 +10,11 @@ import sys
 
 import numpy as np
 import pytest
+from report_run import narrow_params
 from test_reporting_figures import SMALL_OURS, write_features
 
 from avcmr.io.parquet import read_table
+from avcmr.methods import available_methods
 from avcmr.stages import fit_and_evaluate_seeds
 
 SEEDS = [0, 1]
@@ -68,6 +70,46 @@ def test_one_job_over_seeds_writes_what_one_process_per_seed_wrote(tmp_path, met
     # The seeds differ from each other (each fit got its own seed, not a copy of the first).
     first, second = (read_table(files["evaluation"]).column("ap").to_numpy() for files in job)
     assert method == "cca" or not np.array_equal(first, second)
+
+
+def fit_every_method(paths, folder, seed) -> subprocess.Popen:
+    """A fresh interpreter that fits every registered method (narrow layers, one epoch) with one seed."""
+    folder.mkdir()
+    code = (
+        "from avcmr.stages import fit_and_evaluate\n"
+        f"for method in {available_methods()!r}:\n"
+        f"    o = {str(folder)!r} + '/' + method\n"
+        f"    fit_and_evaluate({str(paths['features'])!r}, method, {narrow_params_by_method()!r}[method], {seed},"
+        f" o + '.evaluation.parquet', o + '.history.parquet', {PROVENANCE!r},"
+        f" embeddings_out=o + '.embeddings.parquet')\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def narrow_params_by_method() -> dict:
+    return {method: narrow_params(method) for method in available_methods()}
+
+
+@pytest.mark.slow
+def test_every_method_fits_alike_in_two_fresh_interpreters(tmp_path):
+    """Same seed ⇒ the same per-query AP and test embeddings, for every registered method, from two
+    interpreters started apart (their hash seeds, thread pools and import order differ): the
+    determinism the workflow's reruns and resumes rely on."""
+    paths = write_features(tmp_path)
+    runs = [fit_every_method(paths, tmp_path / name, seed=3) for name in ("first", "second")]
+    for process in runs:
+        _, err = process.communicate(timeout=900)
+        assert process.returncode == 0, err[-4000:]
+    for method in available_methods():
+        for kind, columns in (("evaluation", ("ap",)), ("embeddings", ("audio", "visual"))):
+            first = read_table(tmp_path / "first" / f"{method}.{kind}.parquet").to_pandas()
+            second = read_table(tmp_path / "second" / f"{method}.{kind}.parquet").to_pandas()
+            assert len(first) == len(second) and (len(first) > 0 or kind == "embeddings"), (method, kind)
+            for column in columns:
+                left, right = first[column].to_numpy(), second[column].to_numpy()
+                if left.dtype == object and len(left):
+                    left, right = np.stack(left), np.stack(right)
+                np.testing.assert_array_equal(left, right, err_msg=f"{method}: {kind}.{column}")
 
 
 def test_one_output_path_per_seed_is_required(tmp_path):

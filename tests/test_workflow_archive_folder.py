@@ -1,6 +1,6 @@
 """Real Snakemake runs: a release archive served on loopback flows to map.tsv, and a folder dataset
-follows its folder (an added clip gets features, the other shards stay untouched, a removed clip
-leaves the results). One workdir, runs in sequence, to keep CI time small."""
+follows its folder (an added clip gets features and a removed one leaves the results, while the
+other shards stay untouched). One workdir, runs in sequence, to keep CI time small."""
 
 import hashlib
 import shutil
@@ -114,39 +114,36 @@ def test_archive_then_folder_changes(run, clips):
     assert "symbolic link" in reasons[f"{clips.label.iloc[0]}__link"]
     assert (map_counts(workdir / "results/mine/map.tsv") == 3 * CLASSES).all()
 
-    # Add a clip: only its shard reruns; the other shards' files are untouched, and the rerun
-    # shard's old clips get byte-identical features too (batches never straddle two clips).
+    # Add a clip and remove another of the same shard, in one step: only that shard reruns; the
+    # other shard's files are untouched, and the shard's other clips get byte-identical features
+    # too (batches never straddle two clips); the removed clip leaves features.parquet and map.tsv.
+    from avcmr.data.folder import shard_of
+
     shard_files = {p: p.stat().st_mtime_ns for p in (workdir / "results/mine").glob("*/shard*.parquet")}
     audio_before, visual_before = vectors(workdir, "mine", "vggish"), vectors(workdir, "mine", "inception")
     extra = clips.groupby("label").nth(3).iloc[0]
-    shutil.copy(extra.path, folder / extra.label / f"{extra.clip_id}.mp4")
     added_id = f"{extra.label}__{extra.clip_id}"
+    added_shard = shard_of(added_id, 2)
+    removed_id = next(clip_id for clip_id in sorted(audio_before) if shard_of(clip_id, 2) == added_shard)
+    assert any(shard_of(clip_id, 2) != added_shard for clip_id in audio_before)
+    shutil.copy(extra.path, folder / extra.label / f"{extra.clip_id}.mp4")
+    removed_label, removed_stem = removed_id.split("__", 1)
+    (folder / removed_label / f"{removed_stem}.mp4").unlink()
     plan = snakemake(command, "results/mine/map.tsv", dry=True)
     assert "index_folder_shard" in plan.stdout and "Nothing to be done" not in plan.stdout
     result = snakemake(command, "results/mine/map.tsv")
     assert result.returncode == 0, result.stderr[-4000:]
     audio_after, visual_after = vectors(workdir, "mine", "vggish"), vectors(workdir, "mine", "inception")
-    assert set(audio_after) == set(audio_before) | {added_id} and set(visual_after) == set(audio_after)
-    from avcmr.data.folder import shard_of
-
-    added_shard = shard_of(added_id, 2)
-    for clip_id in audio_before:
+    assert set(audio_after) == (set(audio_before) - {removed_id}) | {added_id} and set(visual_after) == set(audio_after)
+    kept = set(audio_before) - {removed_id}
+    assert any(shard_of(clip_id, 2) == added_shard for clip_id in kept)  # the rerun shard kept clips
+    for clip_id in kept:
         for before, after in ((audio_before, audio_after), (visual_before, visual_after)):
             assert after[clip_id] == before[clip_id], clip_id
-    assert any(shard_of(clip_id, 2) == added_shard for clip_id in audio_before)
-    assert any(shard_of(clip_id, 2) != added_shard for clip_id in audio_before)
     features = read_table(workdir / "results/mine/features.parquet").to_pandas()
-    assert added_id in set(features["clip_id"]) and len(features) == 3 * CLASSES + 1
-    assert (map_counts(workdir / "results/mine/map.tsv") == 3 * CLASSES + 1).all()
+    assert added_id in set(features["clip_id"]) and removed_id not in set(features["clip_id"])
+    assert len(features) == 3 * CLASSES
+    assert (map_counts(workdir / "results/mine/map.tsv") == 3 * CLASSES).all()
     unchanged = {p: t for p, t in shard_files.items() if f"shard{added_shard}." not in p.name}
     assert unchanged and all(p.stat().st_mtime_ns == t for p, t in unchanged.items())
-
-    # Remove a clip: it leaves features.parquet and map.tsv's counts.
-    removed = next((folder / clips.label.iloc[1]).glob("*.mp4"))
-    removed.unlink()
-    result = snakemake(command, "results/mine/map.tsv")
-    assert result.returncode == 0, result.stderr[-4000:]
-    features = read_table(workdir / "results/mine/features.parquet").to_pandas()
-    assert f"{clips.label.iloc[1]}__{removed.stem}" not in set(features["clip_id"]) and len(features) == 3 * CLASSES
-    assert (map_counts(workdir / "results/mine/map.tsv") == 3 * CLASSES).all()
     assert "Nothing to be done" in snakemake(command, "results/mine/map.tsv", dry=True).stdout
