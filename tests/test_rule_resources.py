@@ -43,15 +43,17 @@ def rule_blocks(skip_files=()) -> dict[str, str]:
     return blocks
 
 
-def dry_run(tmp_path: Path, n_clips: int, shard_size: int, *args: str) -> list[dict]:
+def dry_run(tmp_path: Path, n_clips: int, shard_size: int, *args: str, dataset_features=None) -> list[dict]:
     """The jobs of a dry-run of `all` for a synthetic dataset: rule, wildcards, threads, resources."""
     config = {
         "default_datasets": ["big"],
         "datasets": {"big": {"kind": "synthetic", "synthetic": {"n_classes": 10, "n_clips": n_clips},
-                             "backbone_weights": {"vggish": "random", "inception": "random", "seed": 0}}},
+                             "backbone_weights": {"vggish": "random", "inception": "random", "seed": 0},
+                             **({"features": dataset_features} if dataset_features else {})}},
         "features": {"shard_size": shard_size},
     }
-    workdir = tmp_path / f"n{n_clips}_s{shard_size}{'_'.join(args).replace('/', '_')}"
+    suffix = "_".join(args).replace("/", "_") + ("_".join(map(str, dataset_features.values())) if dataset_features else "")
+    workdir = tmp_path / f"n{n_clips}_s{shard_size}{suffix}"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
@@ -107,7 +109,7 @@ def test_every_rule_declares_threads_memory_and_runtime():
         if re.search(r"^    localrule: True", block, re.MULTILINE) and "script:" not in block:
             continue  # a target that only gathers files
         # Training jobs take their count from the dataset's `evaluation.threads_per_fit`.
-        threads = r"^    threads: ([12]|lambda wc: fit_threads\(wc\.dataset\))$"
+        threads = r"^    threads: ([12]|lambda wc: (fit|backbone)_threads\(wc\.dataset\))$"
         assert re.search(threads, block, re.MULTILINE), f"{rule}: threads 1 or 2 on a laptop"
         assert re.search(r"^        mem_mb=", block, re.MULTILINE), f"{rule}: no mem_mb"
         assert re.search(r"^        runtime=", block, re.MULTILINE), f"{rule}: no runtime"
@@ -118,6 +120,13 @@ def test_laptop_jobs_use_one_or_two_threads(laptop_jobs):
         threads = {job["rule"]: job["threads"] for job in jobs}
         assert set(threads.values()) <= {1, 2}, threads
         assert threads["fit_evaluate"] == 2  # the default `evaluation.threads_per_fit`
+        assert threads["vggish"] == threads["inception"] == 2  # the default `features.backbone_threads`
+
+
+def test_a_datasets_backbone_threads_set_its_vggish_and_inception_jobs(tmp_path):
+    jobs = dry_run(tmp_path, 300, SHARD_SIZE, "--cores", "2", dataset_features={"backbone_threads": 1})
+    threads = {(job["rule"], job["threads"]) for job in jobs if job["rule"] in ("vggish", "inception")}
+    assert threads == {("vggish", 1), ("inception", 1)}
 
 
 def test_memory_bound_is_stated_in_every_rules_comment():

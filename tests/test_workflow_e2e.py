@@ -1,11 +1,13 @@
 """The real Snakemake DAG on a tiny synthetic config (and a folder of a user's clips) in a temp dir
 (the run shared with the report, query and cluster tests)."""
 
+import re
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from report_run import REPO, SNAKEMAKE, tiny_report_run
 
 from avcmr.io.parquet import read_metadata, read_table
@@ -98,6 +100,22 @@ def test_second_run_has_nothing_to_do(tiny_run):
     result = subprocess.run(command + ["--dry-run"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_backbone_threads_are_an_execution_setting_that_reruns_nothing(tiny_run):
+    # Threads per VGGish / InceptionV3 job change how fast, not what (the features are the same):
+    # changing them leaves every table up to date; only the report's page that lists the run's
+    # settings is written again.
+    workdir, command = tiny_run
+    override = workdir / "backbone_threads.yaml"
+    override.write_text(yaml.safe_dump({"features": {"backbone_threads": 1},
+                                        "datasets": {"tiny": {"features": {"backbone_threads": 2}}}}))
+    at = command.index("--configfile") + 1
+    changed = command[:at + 1] + [str(override)] + command[at + 1:]
+    result = subprocess.run(changed + ["--dry-run"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = result.stdout.split("Job stats:", 1)[1].split("Reasons:", 1)[0]
+    assert dict(re.findall(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)) == {"run_summary": "2", "all": "1", "total": "3"}
 
 
 def test_snakemake_lint_is_clean():

@@ -43,7 +43,7 @@ rule vggish:
     # weights (~1.8 GB), a clip's ten 24 kB patches in the table, as an array and in the batch.
     conda:
         "../../envs/extract.yaml"
-    threads: 2
+    threads: lambda wc: backbone_threads(wc.dataset)
     resources:
         mem_mb=lambda wc, attempt: attempt
         * (2500 + 2 * feature_settings(wc.dataset)["shard_size"]),

@@ -205,6 +205,11 @@ def feature_settings(dataset):
     return SETTINGS[dataset]["features"]
 
 
+def backbone_threads(dataset):
+    """Threads of one VGGish / InceptionV3 job: the dataset's ``features.backbone_threads`` (default 2)."""
+    return feature_settings(dataset).get("backbone_threads", 2)
+
+
 def provenance(level):
     """Params function: what produced a table, at three levels of the config that can change it.
 
@@ -222,6 +227,10 @@ def provenance(level):
         }
         if "download" in parts:  # pacing settings (sleep, retries, ...) change no table
             parts["download"] = download_content(wildcards)
+        if "features" in parts:  # threads per job are an execution setting: no rerun
+            parts["features"] = {
+                k: v for k, v in parts["features"].items() if k != "backbone_threads"
+            }
         if level in ("split", "evaluation"):
             parts["split"] = spec["split"]
         if level == "evaluation":

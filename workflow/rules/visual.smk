@@ -16,7 +16,7 @@ rule inception:
     # batch's activations (~2 GB), a clip's ≤ 10 frames of 268 kB in the table, as bytes, as an array.
     conda:
         "../../envs/extract.yaml"
-    threads: 2
+    threads: lambda wc: backbone_threads(wc.dataset)
     resources:
         mem_mb=lambda wc, attempt: attempt
         * (3000 + 8 * feature_settings(wc.dataset)["shard_size"]),
