@@ -4,7 +4,15 @@ import subprocess
 import numpy as np
 import pytest
 
-from avcmr.media.ffmpeg_io import MediaError, decode_audio, decode_clip, decode_frames, probe
+from avcmr.media.ffmpeg_io import (
+    MediaError,
+    decode_audio,
+    decode_clip,
+    decode_frames,
+    decode_usable_clip,
+    input_info,
+    probe,
+)
 
 
 def test_decode_gives_one_frame_per_second_and_16k_mono_audio(synthetic_clip):
@@ -63,3 +71,69 @@ def test_one_process_decodes_the_same_bytes_as_two(synthetic_clip):
     np.testing.assert_array_equal(frames, decode_frames(path, fps=1, size=299))
     np.testing.assert_array_equal(waveform, decode_audio(path, sample_rate=16000))
     assert len(frames) > 0 and len(waveform) > 0
+
+
+def ffmpeg_made(tmp_path, name: str, *arguments: str) -> str:
+    """A file made by ffmpeg from its own test sources (``-f lavfi``)."""
+    path = tmp_path / name
+    subprocess.run(["ffmpeg", "-v", "error", *arguments, "-y", str(path)], check=True)
+    return str(path)
+
+
+def test_the_decoding_ffmpeg_describes_the_clip_as_ffprobe_does(synthetic_clip):
+    path = synthetic_clip[0]
+    frames, waveform, info = decode_usable_clip(path, fps=1, size=299, sample_rate=16000)
+    reference_frames, reference_waveform = decode_clip(path, fps=1, size=299, sample_rate=16000)
+    np.testing.assert_array_equal(frames, reference_frames)
+    np.testing.assert_array_equal(waveform, reference_waveform)
+    probed = probe(path)
+    assert (info.has_video, info.has_audio) == (probed.has_video, probed.has_audio) == (True, True)
+    assert info.duration_s == pytest.approx(probed.duration_s, abs=0.005)  # ffmpeg prints centiseconds
+
+
+def test_clips_without_a_usable_stream_get_probes_reasons(tmp_path, synthetic_clip):
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(synthetic_clip[0]), "-an", "-c", "copy", str(silent)], check=True)
+    sine = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000:duration=3"]
+    audio_only = ffmpeg_made(tmp_path, "audio_only.m4a", *sine, "-c:a", "aac")
+    # A song with its cover: a video stream that is one attached picture, which probe() does not
+    # count as video (ffmpeg would turn it into frames).
+    cover = ffmpeg_made(tmp_path, "cover.png", "-f", "lavfi", "-i", "color=c=red:s=64x64", "-frames:v", "1")
+    song = ffmpeg_made(tmp_path, "song.mp3", *sine, "-i", cover, "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame",
+                       "-c:v", "png", "-disposition:v", "attached_pic")
+    assert probe(song).has_audio and not probe(song).has_video
+    not_media = tmp_path / "notes.mp4"
+    not_media.write_bytes(b"this is not a video" * 100)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    cases = {str(silent): "no audio stream", audio_only: "no video stream", song: "no video stream",
+             str(not_media): "unreadable media", str(empty): "empty file", str(tmp_path / "gone.mp4"): "file not found"}
+    for path, reason in cases.items():
+        with pytest.raises(MediaError, match=reason):
+            decode_usable_clip(path)
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    # ffmpeg 5.1's description of an H.264 + AAC clip, then its stream mapping (not the input's).
+    ("Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'a.mp4':\n  Metadata:\n    encoder         : Lavf59\n"
+     "  Duration: 00:01:02.50, start: 0.000000, bitrate: 70 kb/s\n"
+     "  Stream #0:0[0x1](und): Video: h264 (High), yuv420p, 160x120, 5 fps (default)\n"
+     "    Metadata:\n      handler_name    : VideoHandler\n"
+     "  Stream #0:1[0x2](und): Audio: aac (LC), 16000 Hz, mono, fltp (default)\n"
+     "Stream mapping:\n  Stream #0:0 (h264) -> fps:default (graph 0)\n", (62.5, True, True)),
+    ("Input #0, matroska,webm, from 'b.mkv':\n  Duration: 01:00:00.04, start: 0.000000\n"
+     "  Stream #0:0: Audio: opus, 48000 Hz, stereo\nOutput #0, f32le, to 'x':\n"
+     "  Stream #0:0: Video: rawvideo\n", (3600.04, False, True)),
+    ("Input #0, mov,mp4, from 'c.mp4':\n  Duration: N/A, bitrate: N/A\n  Stream #0:0: Video: h264\n", None),
+    ("Input #0, mp3, from 'd.mp3':\n  Duration: 00:00:03.00, start: 0.0\n  Stream #0:0: Audio: mp3\n"
+     "  Stream #0:1: Video: png, rgb24, 64x64 (attached pic)\n", None),
+    ("[mov,mp4 @ 0x5] moov atom not found\nx.mp4: Invalid data found when processing input\n", None),
+])
+def test_input_info_reads_the_input_block_only(stderr, expected):
+    info = input_info(stderr)
+    if expected is None:
+        assert info is None
+    else:
+        duration, has_video, has_audio = expected
+        assert info.duration_s == pytest.approx(duration)
+        assert (info.has_video, info.has_audio) == (has_video, has_audio)

@@ -93,7 +93,7 @@ def concat_manifest(clip_tables: Sequence[str], shards: Sequence[int], out, prov
 def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, frame_size: int,
                  sample_rate: int, provenance) -> None:
     """1-fps 299×299 RGB frames and 16 kHz mono audio of every clip of a shard."""
-    from avcmr.media.ffmpeg_io import MediaError, decode_clip, probe
+    from avcmr.media.ffmpeg_io import MediaError, decode_usable_clip
 
     clips = read_table(clips_path).to_pandas()
     failures = FailureLog("decode")
@@ -102,12 +102,7 @@ def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, fr
     progress = ProgressLog("decode", len(clips))
     for done, clip in enumerate(clips.itertuples(), start=1):
         try:
-            info = probe(clip.path)
-            if not info.has_video:
-                raise MediaError("no video stream")
-            if not info.has_audio:
-                raise MediaError("no audio stream")
-            frames, waveform = decode_clip(clip.path, fps, frame_size, sample_rate)
+            frames, waveform, info = decode_usable_clip(clip.path, fps, frame_size, sample_rate)
             if len(frames) == 0:
                 raise MediaError("zero video frames decoded")
             if len(waveform) == 0:
