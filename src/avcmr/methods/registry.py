@@ -154,7 +154,7 @@ def constructor_parameters(cache_dir: str | Path | None = None) -> dict[str, lis
     """{method: its constructor's parameter names} for every registered method.
 
     The workflow asks at parse time (the config check, each training rule's GPU count), where
-    importing every method module would import torch and scikit-learn: ≈ 3.7 s added to every
+    importing every method module would import torch and scikit-learn: ≈ 5 s added to every
     ``snakemake`` call and to every cluster job (each parses the Snakefile again). So the table is
     kept in ``cache_dir`` (default ``$XDG_CACHE_HOME/avcmr``, else ``~/.cache/avcmr``) under the
     digest of the method modules' source (:func:`methods_source_digest`): any edit of a method
