@@ -83,3 +83,11 @@ def test_the_workflows_parse_time_questions_import_no_method_module_once_cached(
     gpus = "{'ours': True, 'dscmr': True, 'cca': False, 'random': False}"
     assert runs[0].stdout.startswith(gpus) and "torch" in runs[0].stdout  # the first call builds the table
     assert runs[1].stdout.strip() == f"{gpus} []"
+
+
+def test_a_cache_that_cannot_be_written_costs_only_time(tmp_path):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")  # the cache folder cannot be made
+    table = registry.constructor_parameters(blocked)
+    assert table == {name: registry.method_class(name)._param_names() for name in registry.available_methods()}
+    assert blocked.read_text() == "not a folder"
