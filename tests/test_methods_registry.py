@@ -91,3 +91,13 @@ def test_a_cache_that_cannot_be_written_costs_only_time(tmp_path):
     table = registry.constructor_parameters(blocked)
     assert table == {name: registry.method_class(name)._param_names() for name in registry.available_methods()}
     assert blocked.read_text() == "not a folder"
+
+
+def test_without_a_home_folder_the_table_comes_from_the_classes(monkeypatch):
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(registry.Path, "home", staticmethod(no_home))
+    assert registry.default_cache_dir() is None
+    assert registry.constructor_parameters()["ours"] == registry.method_class("ours")._param_names()

@@ -146,8 +146,15 @@ def methods_source_digest(folder: str | Path = Path(__file__).parent) -> str:
     return digest.hexdigest()[:20]
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "avcmr"
+def default_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/avcmr``, else ``~/.cache/avcmr``; None where there is no home folder (a
+    container user without one): then nothing is cached."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "avcmr"
+    try:
+        return Path.home() / ".cache" / "avcmr"
+    except RuntimeError:
+        return None
 
 
 def constructor_parameters(cache_dir: str | Path | None = None) -> dict[str, list[str]]:
@@ -161,7 +168,10 @@ def constructor_parameters(cache_dir: str | Path | None = None) -> dict[str, lis
     module makes a new one. A cache that cannot be read or written is only logged; the table is
     then taken from the imported classes.
     """
-    path = Path(cache_dir or default_cache_dir()) / f"method_parameters.{methods_source_digest()}.json"
+    folder = cache_dir or default_cache_dir()
+    if folder is None:
+        return _constructor_parameters_of_the_classes()
+    path = Path(folder) / f"method_parameters.{methods_source_digest()}.json"
     try:
         cached = json.loads(path.read_text())
         if isinstance(cached, dict) and all(isinstance(v, list) for v in cached.values()):
@@ -171,7 +181,7 @@ def constructor_parameters(cache_dir: str | Path | None = None) -> dict[str, lis
         pass
     except (OSError, ValueError) as error:
         log.warning("ignoring %s: %s", path, error)
-    table = {name: method_class(name)._param_names() for name in available_methods()}
+    table = _constructor_parameters_of_the_classes()
     try:
         from avcmr.io.parquet import atomic_path
 
@@ -180,3 +190,7 @@ def constructor_parameters(cache_dir: str | Path | None = None) -> dict[str, lis
     except OSError as error:
         log.info("method parameters not cached in %s: %s", path.parent, error)
     return table
+
+
+def _constructor_parameters_of_the_classes() -> dict[str, list[str]]:
+    return {name: method_class(name)._param_names() for name in available_methods()}
