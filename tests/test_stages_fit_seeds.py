@@ -75,19 +75,16 @@ def test_one_job_over_seeds_writes_what_one_process_per_seed_wrote(tmp_path, met
 def fit_every_method(paths, folder, seed) -> subprocess.Popen:
     """A fresh interpreter that fits every registered method (narrow layers, one epoch) with one seed."""
     folder.mkdir()
+    params = {method: narrow_params(method) for method in available_methods()}
     code = (
         "from avcmr.stages import fit_and_evaluate\n"
         f"for method in {available_methods()!r}:\n"
         f"    o = {str(folder)!r} + '/' + method\n"
-        f"    fit_and_evaluate({str(paths['features'])!r}, method, {narrow_params_by_method()!r}[method], {seed},"
+        f"    fit_and_evaluate({str(paths['features'])!r}, method, {params!r}[method], {seed},"
         f" o + '.evaluation.parquet', o + '.history.parquet', {PROVENANCE!r},"
         f" embeddings_out=o + '.embeddings.parquet')\n"
     )
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def narrow_params_by_method() -> dict:
-    return {method: narrow_params(method) for method in available_methods()}
 
 
 @pytest.mark.slow

@@ -154,14 +154,6 @@ def check_config_schema(config: Mapping, schema_path: str | Path) -> None:
         raise ConfigError(schema_error_line(first, schema))
 
 
-def method_param_names(method: str) -> list[str]:
-    """The keyword arguments a method's constructor takes from the config (the seed comes from
-    evaluation.seeds, so ``random_state`` is not one of them)."""
-    from avcmr.methods.registry import constructor_parameters
-
-    return [name for name in constructor_parameters()[method] if name != "random_state"]
-
-
 def check_method_params(config: Mapping) -> None:
     """Every ``method_params`` entry (global and per dataset) is a parameter of its method's
     constructor (or ``budget``); otherwise one line naming the key and the allowed names."""
@@ -170,12 +162,14 @@ def check_method_params(config: Mapping) -> None:
     sections = [("method_params", config.get("method_params") or {})]
     sections += [(f"datasets.{name}.method_params", spec.get("method_params") or {})
                  for name, spec in (config.get("datasets") or {}).items()]
-    known = sorted(constructor_parameters())
+    parameters = constructor_parameters()  # read once: one lookup per configured method below
+    known = sorted(parameters)
     for where, section in sections:
         for method, params in section.items():
             if method not in known:
                 raise ConfigError(f"config key {where}.{method}: unknown method; allowed: {', '.join(known)}")
-            allowed = method_param_names(method)
+            # The seed comes from evaluation.seeds, so random_state is not a config parameter.
+            allowed = [name for name in parameters[method] if name != "random_state"]
             for key in params or {}:
                 if key not in allowed and key not in NON_CONSTRUCTOR_METHOD_KEYS:
                     raise ConfigError(f"config key {where}.{method}.{key}: {method} has no parameter {key!r}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -146,6 +147,13 @@ def methods_source_digest(folder: str | Path = Path(__file__).parent) -> str:
     return digest.hexdigest()[:20]
 
 
+@functools.cache
+def _package_source_digest() -> str:
+    """:func:`methods_source_digest` of this package, read once per process: the workflow asks for
+    the table once per training job while it builds the DAG."""
+    return methods_source_digest()
+
+
 def default_cache_dir() -> Path | None:
     """``$XDG_CACHE_HOME/avcmr``, else ``~/.cache/avcmr``; None where there is no home folder (a
     container user without one): then nothing is cached."""
@@ -171,7 +179,7 @@ def constructor_parameters(cache_dir: str | Path | None = None) -> dict[str, lis
     folder = cache_dir or default_cache_dir()
     if folder is None:
         return _constructor_parameters_of_the_classes()
-    path = Path(folder) / f"method_parameters.{methods_source_digest()}.json"
+    path = Path(folder) / f"method_parameters.{_package_source_digest()}.json"
     try:
         cached = json.loads(path.read_text())
         if isinstance(cached, dict) and all(isinstance(v, list) for v in cached.values()):
