@@ -2,7 +2,8 @@
 # Run: snakemake --cores 2 results/synthetic/map.tsv   (see README.md)
 from snakemake.utils import min_version, validate
 
-from avcmr.config import ConfigError, check_config_schema
+from avcmr.config import ConfigError, check_config_schema, stop
+from avcmr.routes import resolve_auto_datasets
 
 min_version("9.0")
 
@@ -11,14 +12,20 @@ configfile: "config/config.yaml"
 
 
 # A mistake in the config (unknown key, method or dataset name) stops the run here with one line
-# naming the key and what is allowed; Snakemake's validate() then fills in the schema's defaults.
+# naming the key and what is allowed (avcmr.config.stop: no traceback). Datasets of kind auto
+# (vegas, ave) become the entry of their first route whose file is present (avcmr.routes); a
+# dataset with none is left out, and a request for its results stops with its one line
+# (ROUTES.missing, rule dataset_without_route). A chosen route's entry is checked in its turn,
+# then Snakemake's validate() fills in the schema's defaults.
+SCHEMA = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
 try:
-    check_config_schema(
-        config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
-    )
+    check_config_schema(config, SCHEMA)
+    ROUTES = resolve_auto_datasets(config, workflow.basedir)
+    if ROUTES.chosen:
+        check_config_schema(config, SCHEMA)
 except ConfigError as error:
-    raise WorkflowError(str(error)) from None
-validate(config, "workflow/schemas/config.schema.yaml")
+    stop(error)
+validate(config, SCHEMA)
 
 
 include: "workflow/rules/common.smk"

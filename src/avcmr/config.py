@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 from avcmr.features.weights import describe_weights, uses_random_weights
 
@@ -16,6 +17,18 @@ OVERRIDABLE_SECTIONS = ("features", "split", "evaluation")
 
 class ConfigError(ValueError):
     pass
+
+
+def stop(message: object) -> NoReturn:
+    """End the workflow run with ``message`` as one line on stderr and exit status 1.
+
+    For config and data errors found while Snakemake reads the workflow or evaluates an input
+    function. Snakemake prints an exception raised there with the file and line it came from, or
+    wrapped with a traceback (an input function's); SystemExit passes through both and Python prints
+    its message alone. Raised before any job runs, it leaves no lock behind (Snakemake locks the
+    working folder once the DAG is built).
+    """
+    raise SystemExit(f"Error: {message}")
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:

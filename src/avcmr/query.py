@@ -144,7 +144,8 @@ def query_features(decoded: DecodedQuery, model: SavedModel, roots: list[Path]) 
         else:
             from avcmr.features.inception import InceptionExtractor
 
-            extractor = InceptionExtractor(parse_weights(weights, "inception"), precision=precision)
+            extractor = InceptionExtractor(parse_weights(weights, "inception"), precision=precision,
+                                           frame_size=decoded.data.shape[1])
             vector = model.pca.transform(extractor.embed(decoded.data)).mean(axis=0)
     except MissingWeightsError as error:
         raise QueryInputError(str(error)) from None

@@ -92,7 +92,8 @@ def concat_manifest(clip_tables: Sequence[str], shards: Sequence[int], out, prov
 
 def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, frame_size: int,
                  sample_rate: int, provenance) -> None:
-    """1-fps 299×299 RGB frames and 16 kHz mono audio of every clip of a shard."""
+    """1-fps RGB frames (``frame_size`` square, 299 by default) and 16 kHz mono audio of every clip
+    of a shard."""
     from avcmr.media.ffmpeg_io import MediaError, decode_usable_clip
 
     clips = read_table(clips_path).to_pandas()
@@ -253,7 +254,8 @@ def inception_shard(frames_path, out, failures_out, backbone_weights: Mapping, b
             yield np.frombuffer(data, dtype=np.uint8, count=len(chunk) * size * size * 3,
                                 offset=offset).reshape(-1, size, size, 3)
 
-    extractor = InceptionExtractor(parse_weights(dict(backbone_weights), "inception"), batch_size, precision)
+    extractor = InceptionExtractor(parse_weights(dict(backbone_weights), "inception"), batch_size, precision,
+                                   frame_size=size)
     _embed_per_clip(table.drop_columns(["rgb"]), lambda ranges: extractor.embed_batches(frame_batches(ranges)),
                     batch_size, "visual_2048", 2048, "inception", out, failures_out, provenance,
                     weights_sha256=extractor.weights_sha256, precision=precision)
@@ -644,11 +646,13 @@ ACQUISITION_COLUMNS = ["label", "listed", "downloaded", "decoded", "usable"]
 
 
 def acquisition_summary(listing_path, clip_paths: Sequence[str], audio_paths: Sequence[str],
-                        vggish_paths: Sequence[str], inception_paths: Sequence[str], out) -> pd.DataFrame:
+                        vggish_paths: Sequence[str], inception_paths: Sequence[str], out,
+                        header: Sequence[str] = ()) -> pd.DataFrame:
     """``acquisition.tsv``: per class how many clips are listed, downloaded (or found), decoded, usable.
 
     usable = with both VGGish and InceptionV3 features, i.e. what the split can use. '# ' header
-    lines carry the listing's counts (manifest lines, duplicates dropped, ...); the last row is the total.
+    lines carry the listing's counts (manifest lines, duplicates dropped, ...), then ``header`` (the
+    dataset's route); the last row is the total.
     """
     import json
 
@@ -674,6 +678,7 @@ def acquisition_summary(listing_path, clip_paths: Sequence[str], audio_paths: Se
                 handle.write(f"# source {role}: {record['path']} ({record['bytes']} bytes, sha256 {record['sha256']})\n")
             if counts:
                 handle.write(f"# listing: {json.dumps(counts, sort_keys=True)}\n")
+            handle.writelines(f"# {line}\n" for line in header)
             summary.to_csv(handle, sep="\t", index=False)
     log.info("acquisition: %s", total.iloc[0].to_dict())
     return summary

@@ -239,5 +239,23 @@ rule acquisition:
     resources:
         mem_mb=lambda wc, attempt: attempt * 1500,
         runtime=10,
+    params:
+        header=acquisition_header,
     script:
         "../scripts/acquisition.py"
+
+
+rule dataset_without_route:
+    # Any result of an auto dataset none of whose routes is present (vegas, ave without their
+    # files): the input function stops the run before any job with the one line naming each route
+    # and where its file goes. Never runs.
+    input:
+        no_route_present,
+    output:
+        "results/{dataset}/{path}",
+    log:
+        "logs/{dataset}/dataset_without_route/{path}.log",
+    wildcard_constraints:
+        dataset=missing_route_names(),
+        path=".+",
+    localrule: True

@@ -1,4 +1,5 @@
 # Helpers shared by all rule files (settings per dataset, shard lists, provenance)
+import functools
 import math
 from pathlib import Path
 from urllib.parse import urlparse
@@ -10,31 +11,39 @@ from avcmr.config import (
     config_hash,
     dataset_settings,
     n_synthetic_shards,
+    stop,
 )
+from avcmr.data.archive import ARCHIVES, local_archive_path
 from avcmr.data.feature_file import RELEASED_FEATURES_WEIGHTS, released_features_line
 from avcmr.data.folder import list_folder_dataset, shard_members
 from avcmr.data.manifests import (
+    MANIFEST_CACHE,
     YOUTUBE_KINDS,
     ManifestError,
     check_sha256,
     dataset_listing,
     is_url,
+    local_list_path,
     segment_sources,
 )
 from avcmr.features.weights import describe_weights, parse_weights, uses_random_weights
 from avcmr.io.parquet import read_metadata
 from avcmr.reporting.tables import ABLATION_ONLY, TABLE4_METHODS
+from avcmr.routes import route_line
 
 # ffmpeg is checked by the jobs that run it (decode, synthesize, index, download), not here: a
 # parse runs in every job, training and report jobs included, and with conda the binaries come
 # from the job's environment.
+
+# Config and data errors end the run with their one line and no traceback (avcmr.config.stop),
+# at parse time or from an input function, before any job runs.
 
 # Every method_params key is an argument of its method's constructor (or `budget`): checked here,
 # before any job runs, rather than inside the training job after all the extraction.
 try:
     check_method_params(config)
 except ConfigError as error:
-    raise WorkflowError(str(error)) from None
+    stop(error)
 
 SETTINGS = {}
 for _name in config["datasets"]:
@@ -42,7 +51,37 @@ for _name in config["datasets"]:
         SETTINGS[_name] = dataset_settings(config, _name)
         check_dataset(SETTINGS[_name])
     except ConfigError as error:
-        raise WorkflowError(str(error)) from None
+        stop(error)
+
+
+# --- Routes of the auto datasets (vegas, ave: avcmr.routes, resolved in the Snakefile) ------------
+
+
+def missing_route_names():
+    """Regex alternation of the auto datasets with no route present (matches nothing when none)."""
+    return "|".join(ROUTES.missing) if ROUTES.missing else "(?!)"
+
+
+def no_route_present(wildcards):
+    """Input function of dataset_without_route: any result of such a dataset stops the run, before
+    any job, with the one line naming each route and where its file goes."""
+    stop(ROUTES.missing[wildcards.dataset])
+
+
+def route_header(dataset):
+    """Header lines naming the dataset's route (none for the synthetic set) and, for an auto
+    dataset, how it was chosen."""
+    lines = [route_line(dataset, SETTINGS[dataset])]
+    if dataset in ROUTES.chosen:
+        lines.append(ROUTES.chosen[dataset].header_line())
+    return [line for line in lines if line]
+
+
+def acquisition_header(wildcards):
+    """Params function: acquisition.tsv's route line. Only what the dataset's entry says, so that
+    the same entry given by --configfile or chosen by kind auto reruns nothing."""
+    line = route_line(wildcards.dataset, SETTINGS[wildcards.dataset])
+    return [line] if line else []
 
 
 def names_of_kind(kind):
@@ -64,7 +103,7 @@ def folder_listing(dataset):
         try:
             _FOLDER_LISTINGS[dataset] = list_folder_dataset(spec, members)
         except (ValueError, OSError) as error:
-            raise WorkflowError(f"dataset {dataset!r}: {error}") from None
+            stop(f"dataset {dataset!r}: {error}")
     return _FOLDER_LISTINGS[dataset]
 
 
@@ -84,7 +123,6 @@ def folder_clips(wildcards):
 
 # --- Release archives of folder datasets (`archive:`): downloaded, unpacked, listed by a layout ---
 
-ARCHIVES = "resources/archives"
 ARCHIVE_KEYS = (
     "archive",
     "archive_sha256",
@@ -107,13 +145,8 @@ def archive_names():
 def archive_paths(dataset):
     """The local archive (a download for a URL), the unpacking folder and the member table."""
     spec = SETTINGS[dataset]
-    source = spec["archive"]
-    local = source
-    if is_url(source):
-        name = Path(urlparse(source).path).name or "archive"
-        local = f"{ARCHIVES}/{dataset}/download/{name}"
     return {
-        "archive": local,
+        "archive": local_archive_path(dataset, spec["archive"]),
         "unpacked": spec.get("root") or f"{ARCHIVES}/{dataset}/unpacked",
         "members": f"{ARCHIVES}/{dataset}/members.parquet",
     }
@@ -123,7 +156,7 @@ def archive_input(wildcards):
     """Input function of unpack_archive: the local archive, with a clear error when it is missing."""
     local = archive_paths(wildcards.dataset)["archive"]
     if not is_url(SETTINGS[wildcards.dataset]["archive"]) and not Path(local).is_file():
-        raise WorkflowError(
+        stop(
             f"dataset {wildcards.dataset!r}: archive {local} not found; place your copy of the "
             f"release archive there, or set datasets.{wildcards.dataset}.archive to its path or URL "
             "(README, 'Release archives')"
@@ -154,15 +187,15 @@ def check_unpacked(dataset):
     made with other settings (the listing is read before any job runs)."""
     members = archive_paths(dataset)["members"]
     command = (
-        "run `snakemake fetch_archives --cores 1` with the same --configfile first "
-        "(it downloads the archive when it is a URL, checks it and unpacks it)"
+        "run `snakemake fetch_archives --cores 1` first, with the same --configfile if this run has "
+        "one (it downloads the archive when it is a URL, checks it and unpacks it)"
     )
     if not Path(members).is_file():
-        raise WorkflowError(
+        stop(
             f"dataset {dataset!r}: the archive {SETTINGS[dataset]['archive']} is not unpacked yet; {command}"
         )
     if read_metadata(members).get("config_hash") != archive_config_hash(dataset):
-        raise WorkflowError(
+        stop(
             f"dataset {dataset!r}: {members} was unpacked with other archive settings; {command}"
         )
     return members
@@ -385,10 +418,10 @@ def evaluation_targets(dataset, only=None, exclude=()):
 def default_targets():
     targets = []
     for dataset in config.get("default_datasets", list(SETTINGS)):
+        if dataset in ROUTES.missing:
+            stop(ROUTES.missing[dataset])
         if dataset not in SETTINGS:
-            raise WorkflowError(
-                f"default_datasets names {dataset!r}, which is not under datasets:"
-            )
+            stop(f"default_datasets names {dataset!r}, which is not under datasets:")
         targets += [
             f"results/{dataset}/{name}"
             for name in (
@@ -426,6 +459,7 @@ def frames_kept_names(keep):
 # --- memory declarations from the data's size (avcmr.resources) ---------------------------------
 
 
+@functools.cache
 def dataset_size(dataset):
     """(clips listed, classes, longest clip in s) of a dataset, known at parse time."""
     spec = SETTINGS[dataset]
@@ -446,7 +480,7 @@ def dataset_size(dataset):
                 FeatureFileSpec.from_config(dataset, spec["feature_file"])
             )
         except FeatureFileError as error:
-            raise WorkflowError(str(error)) from None
+            stop(error)
         return n_rows, n_classes, 0.0  # pooled vectors: no frames
     clips = (
         youtube_listing(dataset).clips
@@ -455,6 +489,14 @@ def dataset_size(dataset):
     )
     # Clips of the YouTube datasets are ≤ 10 s; a folder's are assumed so too (decode.smk).
     return len(clips), clips["label"].nunique(), spec.get("clip_seconds", 10.0)
+
+
+def feature_file_input(wildcards):
+    """Input function of import_feature_file: the file, whose shapes are read here so that an
+    unreadable file stops the run with its one line before any job (a memory estimate reading it
+    first would be reported with a traceback)."""
+    dataset_size(wildcards.dataset)
+    return SETTINGS[wildcards.dataset]["feature_file"]["path"]
 
 
 def test_clips(dataset):
@@ -537,6 +579,7 @@ def map_header(wildcards):
     ]
     if spec["kind"] == "features":
         lines.append(f"features: {released_features_line(spec)}")
+    lines += route_header(wildcards.dataset)
     if backbone_facts(spec)["random_weights"]:
         lines.append(
             "WARNING: random backbone weights; these numbers are a pipeline check, not paper results"
@@ -549,7 +592,6 @@ def map_header(wildcards):
 # known without checkpoints and `snakemake -n` shows the whole DAG. A list given as a URL is
 # downloaded by `fetch_manifests`.
 
-MANIFEST_CACHE = "resources/manifests"
 # Download settings that change which files land (a change re-runs the download shards); the
 # pacing settings (sleep, back-off, attempts, rate limit, time-out, cookies) do not.
 DOWNLOAD_CONTENT_KEYS = ("url_template", "format", "exact_cuts", "duration_tolerance_s")
@@ -597,20 +639,16 @@ def source_entries(dataset):
     try:
         segments = segment_sources(spec)
     except ManifestError as error:
-        raise WorkflowError(f"dataset {dataset!r}: {error}") from None
+        stop(f"dataset {dataset!r}: {error}")
     pinned = spec.get("segments_sha256", {})
     entries += [
         (f"segments{i}", s, pinned.get(Path(urlparse(s).path).name))
         for i, s in enumerate(segments)
     ]
-    resolved = []
-    for role, source, sha256 in entries:
-        local = source
-        if is_url(source):
-            name = Path(urlparse(source).path).name or "list"
-            local = f"{MANIFEST_CACHE}/{dataset}/{role}_{name}"
-        resolved.append((role, source, local, sha256))
-    return resolved
+    return [
+        (role, source, local_list_path(dataset, role, source), sha256)
+        for role, source, sha256 in entries
+    ]
 
 
 def manifest_inputs(wildcards):
@@ -652,12 +690,12 @@ def youtube_listing(dataset):
     for role, source, local, sha256 in entries:
         if not Path(local).is_file():
             if is_url(source):
-                raise WorkflowError(
+                stop(
                     f"dataset {dataset!r}: the {role} list {source} is not downloaded yet; run "
-                    f"`snakemake fetch_manifests --cores 1` with the same --configfile (needs "
-                    f"internet) or download it to {local}"
+                    f"`snakemake fetch_manifests --cores 1` (with the same --configfile if this run "
+                    f"has one; needs internet) or download it to {local}"
                 )
-            raise WorkflowError(
+            stop(
                 f"dataset {dataset!r}: {role} file {local} not found. "
                 + MANIFEST_HELP.get(
                     spec["kind"] if role == "manifest" else "segments", ""
@@ -666,16 +704,16 @@ def youtube_listing(dataset):
         try:
             check_sha256(local, sha256)
         except ManifestError as error:
-            raise WorkflowError(f"dataset {dataset!r}: {error}") from None
+            stop(f"dataset {dataset!r}: {error}")
     inputs = list_files(dataset)
     try:
         listing = dataset_listing(
             spec, inputs.get("manifest"), inputs["segments"], f"{MANIFEST_CACHE}/parsed"
         )
     except (ManifestError, OSError, ValueError, KeyError) as error:
-        raise WorkflowError(f"dataset {dataset!r}: {error}") from None
+        stop(f"dataset {dataset!r}: {error}")
     if listing.clips.empty:
-        raise WorkflowError(f"dataset {dataset!r}: the manifest lists no clips")
+        stop(f"dataset {dataset!r}: the manifest lists no clips")
     _YOUTUBE_LISTINGS[dataset] = listing
     return listing
 
@@ -729,7 +767,7 @@ def official_weights():
     try:
         return official_file_settings(config.get("official_weights"))
     except ValueError as error:
-        raise WorkflowError(str(error)) from None
+        stop(error)
 
 
 def backbone_weight_files(backbone):

@@ -14,7 +14,7 @@ ruleorder: import_feature_file > acquisition
 
 rule import_feature_file:
     input:
-        lambda wc: SETTINGS[wc.dataset]["feature_file"]["path"],
+        feature_file_input,
     output:
         features="results/{dataset}/features.parquet",
         split="results/{dataset}/split.parquet",

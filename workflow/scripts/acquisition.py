@@ -13,4 +13,5 @@ acquisition_summary(
     vggish_paths=snakemake.input.vggish,
     inception_paths=snakemake.input.inception,
     out=snakemake.output[0],
+    header=snakemake.params.header,
 )

@@ -56,6 +56,23 @@ UNKNOWN_LABEL = "(unknown)"
 _COPY_BYTES = 1 << 20
 
 
+# Where `snakemake fetch_archives` downloads and unpacks archives (relative to the working folder).
+ARCHIVES = "resources/archives"
+
+
+def local_archive_path(dataset: str, source: str, folder: str = ARCHIVES) -> str:
+    """The archive file a dataset unpacks: ``source`` itself, or for a URL the download
+    ``fetch_archives`` makes at ``<folder>/<dataset>/download/<file name>``."""
+    from urllib.parse import urlparse
+
+    from avcmr.data.manifests import is_url
+
+    if not is_url(source):
+        return str(source)
+    name = Path(urlparse(source).path).name or "archive"
+    return f"{folder}/{dataset}/download/{name}"
+
+
 class ArchiveError(ValueError):
     """An archive that cannot be used as a whole (unreadable, over a cap, bad layout); one line."""
 

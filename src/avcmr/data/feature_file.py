@@ -60,6 +60,8 @@ DEFAULT_DIMS = {"audio": 128, "visual": 1024}
 # What a features dataset records where extracted datasets record their backbone weights.
 RELEASED_FEATURES = "released features"
 RELEASED_FEATURES_WEIGHTS = {"vggish": RELEASED_FEATURES, "inception": RELEASED_FEATURES}
+# The route name of such a dataset in acquisition.tsv and the tables' headers (avcmr.routes).
+ROUTE = "released feature file"
 # Rows listed by number in an error message (the count is always given).
 ROWS_SHOWN = 5
 
@@ -291,9 +293,10 @@ def _identity_pca_table(train_visual: np.ndarray) -> tuple[pa.Table, float]:
     return table, float(variance.sum())
 
 
-def write_acquisition(clips: pd.DataFrame, out, counts: Mapping) -> pd.DataFrame:
+def write_acquisition(clips: pd.DataFrame, out, counts: Mapping, route: str | None = None) -> pd.DataFrame:
     """``acquisition.tsv`` in the extraction route's layout: every clip of the file is listed,
-    present ("downloaded"), decoded and usable; the header line carries the file's counts."""
+    present ("downloaded"), decoded and usable; the header lines carry the file's counts and the
+    route (``route: released feature file <path>``)."""
     columns = ["listed", "downloaded", "decoded", "usable"]
     summary = clips.groupby("label", sort=True).size().rename("listed").reset_index()
     for column in columns[1:]:
@@ -303,6 +306,8 @@ def write_acquisition(clips: pd.DataFrame, out, counts: Mapping) -> pd.DataFrame
     with atomic_path(out) as tmp:
         with open(tmp, "w") as handle:
             handle.write(f"# listing: {json.dumps(dict(counts), sort_keys=True)}\n")
+            if route:
+                handle.write(f"# {route}\n")
             summary.to_csv(handle, sep="\t", index=False)
     return summary
 
@@ -345,7 +350,7 @@ def import_feature_file(spec: FeatureFileSpec, *, features_out, split_out, manif
     counts = {"source": "released feature file", "file": spec.path, "sha256": features.sha256,
               **{f"{part}_rows": len(features.labels[part]) for part in PARTS},
               "split": "re-split (class-balanced)" if spec.resplit else "as in the file"}
-    write_acquisition(clips, acquisition_out, counts)
+    write_acquisition(clips, acquisition_out, counts, route=f"route: {ROUTE} {spec.path}")
     log.info("imported %s: %d train / %d test clips, %d classes, audio %d-D, visual %d-D (sha256 %s)", spec.path,
              int(is_train.sum()), int((~is_train).sum()), features.n_classes, audio.shape[1], visual.shape[1],
              features.sha256)

@@ -383,6 +383,22 @@ def is_url(text: str) -> bool:
     return str(text).startswith(("http://", "https://", "ftp://"))
 
 
+# Where `snakemake fetch_manifests` puts a list configured as a URL (relative to the working folder).
+MANIFEST_CACHE = "resources/manifests"
+
+
+def local_list_path(dataset: str, role: str, source: str, cache_dir: str = MANIFEST_CACHE) -> str:
+    """The file a dataset's list is read from: ``source`` itself, or for a URL the copy
+    ``fetch_manifests`` downloads to ``<cache_dir>/<dataset>/<role>_<file name>`` (role: ``manifest``,
+    ``segments0``, ...)."""
+    if not is_url(source):
+        return str(source)
+    from urllib.parse import urlparse
+
+    name = Path(urlparse(source).path).name or "list"
+    return f"{cache_dir}/{dataset}/{role}_{name}"
+
+
 def check_sha256(path: str | Path, expected: str | None) -> None:
     """Raise :class:`ManifestError` when ``expected`` is set and the file's sha256 differs."""
     actual = file_sha256(path) if expected else None

@@ -1,5 +1,8 @@
 """InceptionV3 frame features (Keras applications): 299×299 RGB → 2048-D average-pooled features.
 
+The input side is ``features.frame_size`` (299, the network's own; Keras builds the convolutional
+part, with the same weights, for any side ≥ 75, and average pooling gives 2048-D whatever the side).
+
 ``include_top=False, pooling="avg"`` gives the ReLU'd last hidden layer; inputs are scaled to
 [−1, 1] by ``keras.applications.inception_v3.preprocess_input``. Random mode re-initialises every
 convolution kernel with a seeded He-normal draw from numpy (so features are reproducible across
@@ -25,20 +28,24 @@ from avcmr.features.weights import WeightsSpec, file_sha256
 
 
 class InceptionExtractor:
-    """Load InceptionV3 once, embed many frames in batches: (n, 299, 299, 3) uint8 → (n, 2048)."""
+    """Load InceptionV3 once, embed many frames in batches: (n, side, side, 3) uint8 → (n, 2048)."""
 
-    def __init__(self, weights: WeightsSpec, batch_size: int = 32, precision: str = "float32"):
+    def __init__(self, weights: WeightsSpec, batch_size: int = 32, precision: str = "float32",
+                 frame_size: int = 299):
         import keras
 
         self.weights = weights
         self.batch_size = batch_size
         self.precision = check_precision(precision)
+        if frame_size < 75:
+            raise ValueError(f"InceptionV3 needs frames of at least 75×75 pixels, got {frame_size}")
+        self.frame_size = frame_size
         weights_path = None if weights.is_random else str(weights.require("h5", "InceptionV3 weights"))
         # sha256 of the file loaded, for the feature tables' metadata.
         self.weights_sha256 = {} if weights_path is None else {"h5": file_sha256(weights_path)}
         with precision_policy(precision):
             self.model = keras.applications.InceptionV3(
-                include_top=False, pooling="avg", weights=weights_path, input_shape=(299, 299, 3)
+                include_top=False, pooling="avg", weights=weights_path, input_shape=(frame_size, frame_size, 3)
             )
         if weights.is_random:
             _he_initialise(self.model, weights.seed)
@@ -54,7 +61,7 @@ class InceptionExtractor:
         return batch
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
-        """(n, 299, 299, 3) uint8 frames → (n, 2048) features."""
+        """(n, side, side, 3) uint8 frames → (n, 2048) features."""
         return self.embed_batches(frames[start : start + self.batch_size] for start in range(0, len(frames), self.batch_size))
 
     def embed_batches(self, frame_batches) -> np.ndarray:
