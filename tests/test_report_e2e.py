@@ -25,7 +25,7 @@ FIGURES = {"fig3": "fig3_class_counts", "fig4": "fig4_precision_scope", "fig5": 
 # What the report's landing page must name: every table and figure of the tiny run.
 REPORT_ITEMS = ["Fig. 3: clips per class", "Fig. 4: precision-scope curves", "Fig. 5: training losses",
                 "Fig. 6: per-class AP", "Fig. 8: t-SNE", "Table 2: MAP of every method", "Table 3: training cost",
-                "Acquisition summary"]
+                "Acquisition summary", "Retrieval examples"]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
-# The paper's figures (Figs 3–8), HTML views of the result tables and the run summary, all flagged
-# for `snakemake --report results/{dataset}/report.html` (captions: workflow/report/).
-# Figure settings (t-SNE subsample, α/β grid): the optional `figures` config section, see
-# figure_settings() in report_common.smk.
+# The paper's figures (Figs 3–8), HTML views of the result tables, the retrieval page and the run
+# summary, all flagged for `snakemake --report results/{dataset}/report.html` (captions:
+# workflow/report/).
+# Figure and retrieval page settings (t-SNE subsample, α/β grid, queries): the optional `figures`
+# config section, see figure_settings() in report_common.smk.
 
 
 report: "../report/workflow.rst"
@@ -164,6 +165,52 @@ rule table_view:
         title=lambda wc: f"{TABLE_VIEWS[wc.table]} ({wc.dataset})",
     script:
         "../scripts/table_view.py"
+
+
+rule retrieval_page:
+    # Which test clips each trained method returns (first seed) for a seeded, class-balanced sample
+    # of queries, ranked from the evaluation's own scores; thumbnails and audio extracts cut from the
+    # clips (one ffmpeg call per clip on the page; none for a features dataset). The report holds a
+    # copy with the media inline (a report embeds each result as one file).
+    input:
+        features="results/{dataset}/features.parquet",
+        manifest="results/{dataset}/manifest.parquet",
+        evaluations=first_seed_paths(
+            "results/{dataset}/eval/{method}_seed{seed}.parquet"
+        ),
+        embeddings=first_seed_paths(
+            "results/{dataset}/eval/{method}_seed{seed}.embeddings.parquet"
+        ),
+        models=first_seed_paths("results/{dataset}/models/{method}_seed{seed}.joblib"),
+    output:
+        page="results/{dataset}/retrieval.html",
+        media=directory("results/{dataset}/retrieval"),
+        report=report(
+            "results/{dataset}/report/retrieval.html",
+            caption="../report/retrieval.rst",
+            category="Retrieval",
+            subcategory="{dataset}",
+            labels={"item": "Retrieval examples", "dataset": "{dataset}"},
+        ),
+    log:
+        "logs/{dataset}/report/retrieval_page.log",
+    # Memory: from the clip and test counts, as a training job of a method with embeddings
+    # (avcmr.resources.fit_evaluate_mem_mb): this job holds the features table, one block of score
+    # rows at a time and, for `random`, its dense test × test scores, less than the training
+    # copies and per-query P@K table counted there.
+    conda:
+        "../../envs/extract.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb("fit_evaluate"),
+        runtime=lambda wc, attempt: attempt * 30,
+    params:
+        methods=lambda wc: configured_methods(wc.dataset),
+        seed=lambda wc: SETTINGS[wc.dataset]["evaluation"]["seeds"][0],
+        has_media=lambda wc: SETTINGS[wc.dataset]["kind"] != "features",
+        settings=lambda wc: retrieval_page_settings(),
+    script:
+        "../scripts/retrieval_page.py"
 
 
 rule run_summary:

@@ -25,16 +25,42 @@ def model_context(dataset):
 
 
 def figure_settings():
-    """The optional `figures` config section with its defaults (t-SNE subsample, α/β grid)."""
+    """The optional `figures` config section with its defaults (t-SNE subsample, α/β grid, retrieval
+    page)."""
     settings = {
         "tsne_max_points": 2000,
         "tsne_perplexity": 30.0,
         "tsne_seed": 0,
         "alpha_beta_grid": [0, 0.001, 0.01, 0.1, 1],
         "alpha_beta_seeds": None,
+        "retrieval_queries": 20,
+        "retrieval_top_k": 10,
+        "retrieval_seed": 0,
+        "retrieval_thumbnail_px": 160,
+        "retrieval_audio_s": 3.0,
     }
     settings.update(config.get("figures") or {})
     return settings
+
+
+def retrieval_page_settings():
+    """Params function: the retrieval page's settings (avcmr.reporting.retrieval_page.PageSettings)."""
+    settings = figure_settings()
+    return {
+        "queries_per_direction": settings["retrieval_queries"],
+        "top_k": settings["retrieval_top_k"],
+        "query_seed": settings["retrieval_seed"],
+        "thumbnail_width": settings["retrieval_thumbnail_px"],
+        "audio_seconds": settings["retrieval_audio_s"],
+    }
+
+
+def retrieval_targets(dataset):
+    """The retrieval page (media beside it) and its copy for the report (media inline)."""
+    return [
+        f"results/{dataset}/retrieval.html",
+        f"results/{dataset}/report/retrieval.html",
+    ]
 
 
 def format_grid_value(value):
@@ -138,8 +164,12 @@ def figure_targets(dataset):
 
 
 def report_items(wildcards):
-    """Input function: every figure and table view of the dataset's report."""
-    return figure_targets(wildcards.dataset) + table_views(wildcards.dataset)
+    """Input function: every figure, table view and the retrieval page of the dataset's report."""
+    return (
+        figure_targets(wildcards.dataset)
+        + table_views(wildcards.dataset)
+        + retrieval_targets(wildcards.dataset)
+    )
 
 
 def report_targets(dataset):
@@ -148,6 +178,7 @@ def report_targets(dataset):
         [f"results/{dataset}/report/run_summary.rst"]
         + figure_targets(dataset)
         + table_views(dataset)
+        + retrieval_targets(dataset)
     )
 
 
