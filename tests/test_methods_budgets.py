@@ -62,19 +62,30 @@ def test_quick_budget_in_steps_runs_that_many_steps():
     explicit = {"audio_hidden": [32], "visual_hidden": [32], "device": "cpu"}
     budget = resolve_budget("ours", "quick", defaults("ours"), explicit, len(labels))
     model = make_method("ours", {**budget.params, **explicit}).fit(audio, visual, labels)
-    # 216 fit pairs, one batch of 800: one step per epoch, so the 80 steps are 80 epochs, validated
-    # every 8th epoch (10 validations).
-    assert budget.params == {"epochs": QUICK_STEPS["ours"], "patience": None, "validation_interval": 8}
+    # 216 fit pairs, one batch of 800: one step per epoch, so the 150 steps are 150 epochs, validated
+    # every 15th epoch (10 validations).
+    assert QUICK_STEPS["ours"] == 150
+    assert budget.params == {"epochs": 150, "patience": None, "validation_interval": 15}
     summary = training_summary("ours", model, budget, model.get_params(), len(labels))
-    assert summary["steps_run"] == model.n_steps_ == QUICK_STEPS["ours"] == summary["epochs_run"]
+    assert summary["steps_run"] == model.n_steps_ == 150 == summary["epochs_run"]
     validated = [record["epoch"] for record in model.history_ if "val_map" in record]
-    assert validated == list(range(8, 81, 8)) and model.best_epoch_ in validated
-    assert summary["budget"] == "quick"
+    assert validated == list(range(15, 151, 15)) and model.best_epoch_ in validated
+    # The narrow layers depart from the published model; the device is an execution setting.
+    assert summary["budget"] == "quick (config sets audio_hidden, visual_hidden)"
 
 
 def test_explicit_config_wins_over_the_budget_and_the_label_says_so():
     budget = resolve_budget("ours", "paper", defaults("ours"), {"optimizer": "adam", "epochs": 7}, 1000)
     assert budget.label == "paper (config sets optimizer, epochs)"
+    # Any other setting that departs from the method's published defaults is named too, although no
+    # budget sets it; a value equal to the default (a list for a tuple included) is not.
+    assert defaults("ours")["batch_size"] == 800 and defaults("ours")["audio_hidden"] == (1024, 1024)
+    smaller = resolve_budget("ours", "quick", defaults("ours"), {"batch_size": 100, "device": "cpu"}, 720)
+    assert smaller.label == "quick (config sets batch_size)"
+    assert smaller.planned_steps == round((720 - 72) / 100) * smaller.params["epochs"]
+    same = {"batch_size": 800, "audio_hidden": [1024, 1024], "device": "cuda"}
+    assert resolve_budget("ours", "quick", defaults("ours"), same, 720).label == "quick"
+    assert resolve_budget("cca", "quick", defaults("cca"), {"reg": 1.0}, 720).label == "closed-form"
     with pytest.raises(ValueError, match="unknown training budget 'fast'"):
         resolve_budget("ours", "fast", defaults("ours"), {}, 1000)
 

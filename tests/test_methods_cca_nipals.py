@@ -82,3 +82,30 @@ def test_beats_random_and_is_deterministic():
 def test_use_before_fit_raises():
     with pytest.raises(NotFittedError):
         NipalsCCA().embed_visual(np.zeros((2, 4)))
+
+
+def test_fewer_pairs_than_dimensions_force_unit_correlations_and_are_reported(caplog):
+    """With n − 1 < p + q the centred views' column spaces share ≥ p + q − (n − 1) dimensions: that many
+    canonical correlations are exactly 1 on the training pairs, whatever the data (here pure noise)."""
+    rng = np.random.default_rng(3)
+    n, p, q = 40, 8, 36  # room 39: 8 + 36 − 39 = 5 forced unit correlations
+    audio, visual = rng.normal(size=(n, p)), rng.normal(size=(n, q))
+    # Independent count: the dimension of the intersection of the two centred column spaces, from
+    # the ranks of the views and of their concatenation.
+    centred_a, centred_v = audio - audio.mean(axis=0), visual - visual.mean(axis=0)
+    shared = (np.linalg.matrix_rank(centred_a) + np.linalg.matrix_rank(centred_v)
+              - np.linalg.matrix_rank(np.hstack([centred_a, centred_v])))
+    assert shared == 5
+    with caplog.at_level("WARNING", logger="avcmr.methods.cca_nipals"):
+        model = NipalsCCA(n_components=3, max_iter=5000, tol=1e-14).fit(audio, visual, np.zeros(n))
+    assert model.n_exact_correlations_ == shared
+    assert "5 canonical correlations are exactly 1" in caplog.text
+    scores_audio, scores_visual = model.embed_audio(audio), model.embed_visual(visual)
+    correlations = [np.corrcoef(scores_audio[:, i], scores_visual[:, i])[0, 1] for i in range(3)]
+    # Pure noise (population correlation 0), yet correlated to 1 on the training pairs, up to where
+    # NIPALS stops: power iterations on a plateau of equal eigenvalues converge slowly.
+    assert correlations[0] > 1 - 1e-4 and min(correlations) > 0.95
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="avcmr.methods.cca_nipals"):
+        enough = NipalsCCA(n_components=3).fit(*correlated_views(200), np.zeros(200))
+    assert enough.n_exact_correlations_ == 0 and "exactly 1" not in caplog.text
