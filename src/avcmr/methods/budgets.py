@@ -9,13 +9,14 @@ pairs is known:
   epoch is kept. The paper's model is trained with SGD as the paper says (its Fig. 5 plots
   epochs 1–1,000; Table 3: 8.36 GPU minutes on VEGAS).
 - ``quick``: a fixed number of **optimiser steps** per method (``QUICK_STEPS``), converted into
-  epochs (or batches per epoch) for the dataset at hand, so a 240-pair demo set gets as many
+  epochs (or batches per epoch) for the dataset at hand, so a 720-pair demo set gets as many
   updates as VEGAS's 22,482 pairs (early stopping is off: its patience counts epochs). Sized so
   that all 16 models of Tables 2 and 4 train in minutes on two CPU cores at VEGAS scale; tables
   that use it say so in every row.
 
 Parameters given explicitly in the config (global or per dataset ``method_params``) win over
-the budget's; the row's budget label then says which schedule keys were overridden. Methods
+the budget's; the row's budget label then says which schedule keys were overridden, and which
+other settings depart from the method's published defaults (its constructor's). Methods
 without iterative training (random, CCA variants, KCCA) have no schedule: their label is
 ``closed-form``.
 """

@@ -196,17 +196,13 @@ class PageData:
 
 def load_test_split(features_path) -> dict:
     """Clip ids, labels and features of the test clips in ``features.parquet`` order (the order
-    the evaluation ranks them in)."""
-    table = read_table(features_path)
-    test = np.asarray(table["split"].to_pylist(), dtype=object) == "test"
-    if not test.any():
-        raise RetrievalPageError(f"{features_path} has no test clips")
-    return {
-        "clip_ids": np.asarray(table["clip_id"].to_pylist(), dtype=object)[test],
-        "labels": np.asarray(table["label"].to_pylist(), dtype=object)[test],
-        "audio": vectors_from_column(table["audio"])[test],
-        "visual": vectors_from_column(table["visual"])[test],
-    }
+    the evaluation ranks them in): the candidates `avcmr query` ranks."""
+    from avcmr.query import QueryInputError, load_candidates
+
+    try:
+        return load_candidates(features_path, "test")
+    except QueryInputError as error:
+        raise RetrievalPageError(str(error)) from None
 
 
 # What the scores of each kind of score source are, in words, and how the page prints them.
