@@ -13,7 +13,6 @@ from report_run import REPO, SNAKEMAKE, tiny_report_run
 from avcmr.io.parquet import read_metadata, read_table
 
 
-
 def is_tiny_ours_label(label: str) -> bool:
     """tests/data/tiny_config.yaml's `ours`: the schedule key it overrides, then its departures from
     the published defaults (in the merged config's key order)."""
