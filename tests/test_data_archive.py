@@ -62,8 +62,10 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         if self.server.drop_after is not None:
             body, self.server.drop_after = body[: self.server.drop_after], None
             self.close_connection = True
-        self.wfile.write(body)
+        # Counted before the write: a client that has read the whole body may go on (and the test
+        # reset the count) before this thread runs its next line.
         self.server.bytes_served += len(body)
+        self.wfile.write(body)
 
 
 @pytest.fixture
