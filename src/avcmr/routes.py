@@ -79,13 +79,18 @@ def route_inputs(dataset: str, spec: Mapping) -> tuple[str, ...]:
     return ()
 
 
+def describe_source(label: str, inputs: Sequence[str]) -> str:
+    """``<kind of source> <its files>``, as the headers and the no-route line name a route."""
+    return f"{label} {' + '.join(inputs)}".rstrip()
+
+
 def route_line(dataset: str, spec: Mapping) -> str | None:
     """``route: <kind of source> <its files>`` for the headers of acquisition.tsv and the tables; the
     same for an entry given explicitly and one chosen by ``kind: auto`` (None for the synthetic set)."""
     label = route_label(spec)
     if label is None:
         return None
-    return f"route: {label} {' + '.join(route_inputs(dataset, spec))}".rstrip()
+    return f"route: {describe_source(label, route_inputs(dataset, spec))}"
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class Route:
         return [path for path in self.inputs if not Path(path).exists()]
 
     def describe(self) -> str:
-        return f"{self.label} {' + '.join(self.inputs)}"
+        return describe_source(self.label, self.inputs)
 
 
 @dataclass(frozen=True)

@@ -487,8 +487,11 @@ def _query_markup(query: RankedQuery, direction: str, section: MethodSection, me
 
 
 def default_method(methods: Sequence[str]) -> str:
-    """The method shown first: the paper's model when trained, else the first configured."""
-    return "ours" if "ours" in methods else methods[0]
+    """The method shown first: the paper's model (the tables' reference) when trained, else the first
+    configured."""
+    from avcmr.reporting.tables import REFERENCE_METHOD
+
+    return REFERENCE_METHOD if REFERENCE_METHOD in methods else methods[0]
 
 
 def render_page(data: PageData, media: Mapping[str, Mapping[str, str]], failures: Mapping[str, str],
