@@ -25,19 +25,14 @@ def model_context(dataset):
 
 
 def figure_settings():
-    """The optional `figures` config section with its defaults (t-SNE subsample, α/β grid, retrieval
-    page)."""
+    """The optional `figures` config section with its defaults (t-SNE subsample, α/β grid; the
+    retrieval page's keys default in avcmr.reporting.retrieval_page.PageSettings)."""
     settings = {
         "tsne_max_points": 2000,
         "tsne_perplexity": 30.0,
         "tsne_seed": 0,
         "alpha_beta_grid": [0, 0.001, 0.01, 0.1, 1],
         "alpha_beta_seeds": None,
-        "retrieval_queries": 20,
-        "retrieval_top_k": 10,
-        "retrieval_seed": 0,
-        "retrieval_thumbnail_px": 160,
-        "retrieval_audio_s": 3.0,
     }
     settings.update(config.get("figures") or {})
     return settings
@@ -45,14 +40,11 @@ def figure_settings():
 
 def retrieval_page_settings():
     """Params function: the retrieval page's settings (avcmr.reporting.retrieval_page.PageSettings)."""
-    settings = figure_settings()
-    return {
-        "queries_per_direction": settings["retrieval_queries"],
-        "top_k": settings["retrieval_top_k"],
-        "query_seed": settings["retrieval_seed"],
-        "thumbnail_width": settings["retrieval_thumbnail_px"],
-        "audio_seconds": settings["retrieval_audio_s"],
-    }
+    from dataclasses import asdict
+
+    from avcmr.reporting.retrieval_page import PageSettings
+
+    return asdict(PageSettings.from_config(config.get("figures")))
 
 
 def retrieval_targets(dataset):

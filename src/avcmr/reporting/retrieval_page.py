@@ -71,6 +71,12 @@ class PreviewError(Exception):
         self.reason = reason
 
 
+# The `figures` config keys of the page, and the PageSettings field each one sets.
+CONFIG_KEYS = {"retrieval_queries": "queries_per_direction", "retrieval_top_k": "top_k",
+               "retrieval_seed": "query_seed", "retrieval_thumbnail_px": "thumbnail_width",
+               "retrieval_audio_s": "audio_seconds"}
+
+
 @dataclass(frozen=True)
 class PageSettings:
     """What the page shows (config: the ``figures`` section's ``retrieval_*`` keys)."""
@@ -87,6 +93,12 @@ class PageSettings:
                 raise ValueError(f"retrieval page: {name} must be at least 1, got {getattr(self, name)}")
         if not self.audio_seconds > 0:
             raise ValueError(f"retrieval page: audio_seconds must be positive, got {self.audio_seconds}")
+
+    @classmethod
+    def from_config(cls, figures: Mapping | None) -> PageSettings:
+        """The settings the config's ``figures`` section gives (``CONFIG_KEYS``); the rest default."""
+        figures = figures or {}
+        return cls(**{name: figures[key] for key, name in CONFIG_KEYS.items() if key in figures})
 
     @classmethod
     def from_mapping(cls, values: Mapping | None) -> PageSettings:
