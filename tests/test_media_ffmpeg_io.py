@@ -10,6 +10,9 @@ from avcmr.media.ffmpeg_io import (
     decode_clip,
     decode_frames,
     decode_usable_clip,
+    decode_usable_clips,
+    encode_clip,
+    encode_clips,
     input_info,
     probe,
 )
@@ -111,6 +114,57 @@ def test_clips_without_a_usable_stream_get_probes_reasons(tmp_path, synthetic_cl
     for path, reason in cases.items():
         with pytest.raises(MediaError, match=reason):
             decode_usable_clip(path)
+
+
+def test_a_group_decodes_each_clip_as_the_one_clip_call_and_a_bad_file_gets_its_own_reason(tmp_path, synthetic_clip):
+    good = str(synthetic_clip[0])
+    short = ffmpeg_made(tmp_path, "short.mp4", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=5:duration=2",
+                        "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=22050:duration=2",
+                        "-c:v", "libx264", "-c:a", "aac", "-shortest")
+    not_media = tmp_path / "notes.mp4"
+    not_media.write_bytes(b"this is not a video" * 100)
+    missing = str(tmp_path / "gone.mp4")
+    # The same file twice in a group is one input of the ffmpeg command: both still get results.
+    paths = [good, short, good]
+    grouped = list(decode_usable_clips(paths, fps=1, size=64, sample_rate=16000, clips_per_process=3))
+    assert [path for path, _ in grouped] == paths
+    for path, (frames, waveform, info) in grouped:
+        reference_frames, reference_waveform, reference_info = decode_usable_clip(path, 1, 64, 16000)
+        np.testing.assert_array_equal(frames, reference_frames)
+        np.testing.assert_array_equal(waveform, reference_waveform)
+        assert info == reference_info
+    assert grouped[1][1][2].duration_s == pytest.approx(2.0, abs=0.05)  # the short clip's own block
+    mixed = [good, str(not_media), missing, short]
+    results = dict(decode_usable_clips(mixed, fps=1, size=64, sample_rate=16000, clips_per_process=4))
+    assert "unreadable media" in results[str(not_media)].reason
+    assert "file not found" in results[missing].reason
+    np.testing.assert_array_equal(results[short][0], decode_usable_clip(short, 1, 64, 16000)[0])
+
+
+def test_one_process_encodes_the_same_files_as_one_call_per_clip(tmp_path, rng):
+    clips = []
+    for index, n_frames in enumerate((1, 3)):
+        frames = rng.integers(0, 256, (n_frames, 48, 64, 3), dtype=np.uint8)
+        audio = (0.3 * np.sin(np.arange(16000 * n_frames) * (0.05 + index / 100))).astype(np.float32)
+        clips.append((frames, 1, audio, 16000))
+    for index, clip in enumerate(clips):
+        encode_clip(tmp_path / f"alone{index}.mp4", *clip)
+    encode_clips([(tmp_path / f"together{index}.mp4", *clip) for index, clip in enumerate(clips)])
+    for index in range(len(clips)):
+        assert (tmp_path / f"together{index}.mp4").read_bytes() == (tmp_path / f"alone{index}.mp4").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone0.mp4", "alone1.mp4", "together0.mp4",
+                                                          "together1.mp4"]  # no input files left
+
+
+def test_input_info_of_the_second_input_reads_its_own_block():
+    stderr = ("Input #0, mov,mp4, from 'a.mp4':\n  Duration: 00:00:05.00, start: 0.0\n"
+              "  Stream #0:0: Video: h264\n  Stream #0:1: Audio: aac\n"
+              "Input #1, matroska,webm, from 'b.mkv':\n  Duration: 00:00:02.50, start: 0.0\n"
+              "  Stream #1:0: Audio: opus\nStream mapping:\n  Stream #0:0 -> x\n")
+    first, second = input_info(stderr, 0), input_info(stderr, 1)
+    assert (first.duration_s, first.has_video, first.has_audio) == (5.0, True, True)
+    assert (second.duration_s, second.has_video, second.has_audio) == (2.5, False, True)
+    assert input_info(stderr, 2) is None
 
 
 @pytest.mark.parametrize(("stderr", "expected"), [

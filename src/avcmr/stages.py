@@ -94,16 +94,19 @@ def decode_shard(clips_path, frames_out, audio_out, failures_out, fps: float, fr
                  sample_rate: int, provenance) -> None:
     """1-fps RGB frames (``frame_size`` square, 299 by default) and 16 kHz mono audio of every clip
     of a shard."""
-    from avcmr.media.ffmpeg_io import MediaError, decode_usable_clip
+    from avcmr.media.ffmpeg_io import MediaError, decode_usable_clips
 
     clips = read_table(clips_path).to_pandas()
     failures = FailureLog("decode")
     frame_rows: dict[str, list] = {"clip_id": [], "second": [], "rgb": []}
     audio_rows: dict[str, list] = {"clip_id": [], "sample_rate": [], "waveform": []}
     progress = ProgressLog("decode", len(clips))
-    for done, clip in enumerate(clips.itertuples(), start=1):
+    decoded = decode_usable_clips(clips["path"], fps, frame_size, sample_rate)
+    for done, (clip, (_, result)) in enumerate(zip(clips.itertuples(), decoded, strict=True), start=1):
         try:
-            frames, waveform, info = decode_usable_clip(clip.path, fps, frame_size, sample_rate)
+            if isinstance(result, MediaError):
+                raise result
+            frames, waveform, info = result
             if len(frames) == 0:
                 raise MediaError("zero video frames decoded")
             if len(waveform) == 0:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from avcmr.media.ffmpeg_io import encode_clip
+from avcmr.media.ffmpeg_io import CLIPS_PER_PROCESS, encode_clips
 
 SOUND_KINDS = ("harmonic", "noise_band", "rhythm", "chirp")
 SHAPES = ("disc", "square", "ring", "bar")
@@ -201,17 +201,23 @@ def render_clip(row: pd.Series, spec: SyntheticSpec, class_index: dict[str, int]
 
 
 def write_clips(plan: pd.DataFrame, spec: SyntheticSpec, media_dir, log=None) -> pd.DataFrame:
-    """Render and encode every planned clip into ``media_dir``; return the plan with a ``path`` column."""
+    """Render and encode every planned clip into ``media_dir``; return the plan with a ``path`` column.
+
+    Clips are encoded CLIPS_PER_PROCESS at a time by one ffmpeg process (the same files as one by one)."""
     from pathlib import Path
 
     media_dir = Path(media_dir)
     class_index = {class_name(c): c for c in range(spec.n_classes)}
-    paths = []
-    for count, (_, row) in enumerate(plan.iterrows(), start=1):
-        frames, sound = render_clip(row, spec, class_index)
-        path = media_dir / f"{row['clip_id']}.mp4"
-        encode_clip(path, frames, spec.fps, sound, spec.sample_rate)
-        paths.append(str(path))
-        if log is not None and (count % 10 == 0 or count == len(plan)):
-            log.info("encoded %d/%d clips", count, len(plan))
+    rows = [row for _, row in plan.iterrows()]
+    paths = [str(media_dir / f"{row['clip_id']}.mp4") for row in rows]
+    for start in range(0, len(rows), CLIPS_PER_PROCESS):
+        group = range(start, min(start + CLIPS_PER_PROCESS, len(rows)))
+        encode_clips([(paths[i], *_frames_and_sound(rows[i], spec, class_index)) for i in group])
+        if log is not None:
+            log.info("encoded %d/%d clips", group[-1] + 1, len(rows))
     return plan.assign(path=paths)
+
+
+def _frames_and_sound(row: pd.Series, spec: SyntheticSpec, class_index: dict[str, int]):
+    frames, sound = render_clip(row, spec, class_index)
+    return frames, spec.fps, sound, spec.sample_rate

@@ -133,6 +133,72 @@ def decode_usable_clip(path: str | Path, fps: float = 1.0, size: int = 299,
     return frames, waveform, info
 
 
+# Starting Debian's ffmpeg costs ≈ 125 ms (it loads ≈ 200 shared libraries), more than decoding
+# or encoding a clip of a few seconds: clips are decoded and encoded in groups, one process each.
+CLIPS_PER_PROCESS = 16
+
+
+def decode_usable_clips(paths, fps: float = 1.0, size: int = 299, sample_rate: int = 16000,
+                        clips_per_process: int = CLIPS_PER_PROCESS):
+    """(path, result) for each of ``paths`` in order: result is what :func:`decode_usable_clip`
+    returns for that path, or the :class:`MediaError` it raises.
+
+    One ffmpeg process decodes a group of clips, each input through the same filters into its own
+    outputs, so the bytes are those of the one-clip call. A group whose process fails (one bad
+    file fails it) is decoded again clip by clip, which gives each clip its own result and reason.
+    """
+    paths = list(paths)
+    for start in range(0, len(paths), clips_per_process):
+        group = paths[start : start + clips_per_process]
+        results = _decode_group(group, fps, size, sample_rate) if len(group) > 1 else None
+        if results is None:
+            results = [_usable_clip_or_error(path, fps, size, sample_rate) for path in group]
+        yield from zip(group, results, strict=True)
+
+
+def _usable_clip_or_error(path, fps, size, sample_rate):
+    try:
+        return decode_usable_clip(path, fps, size, sample_rate)
+    except MediaError as error:
+        return error
+
+
+def _decode_group(paths, fps, size, sample_rate) -> list | None:
+    """:func:`decode_usable_clip` of every path from one ffmpeg process; None if that fails."""
+    if not all(Path(path).is_file() and Path(path).stat().st_size > 0 for path in paths):
+        return None
+    unique = list(dict.fromkeys(str(path) for path in paths))  # a repeated path is decoded once
+    with tempfile.TemporaryDirectory(prefix="avcmr-decode-") as folder:
+        outputs = []
+        for index, path in enumerate(unique):
+            outputs += [_frames_output(path, fps, size, f"{folder}/{index}.rgb"),
+                        _audio_output(path, sample_rate, f"{folder}/{index}.f32")]
+        command = ffmpeg.merge_outputs(*outputs).overwrite_output()
+        # ffmpeg-python orders the inputs itself: read each path's input number from the command
+        # line, for the "Input #i" block that describes it.
+        arguments = command.get_args()
+        inputs = [arguments[i + 1] for i, argument in enumerate(arguments) if argument == "-i"]
+        try:
+            _, stderr = command.run(capture_stdout=True, capture_stderr=True, quiet=True)
+        except ffmpeg.Error:
+            return None
+        stderr = stderr.decode(errors="replace")
+        results = {}
+        for index, path in enumerate(unique):
+            raw = Path(f"{folder}/{index}.rgb").read_bytes()
+            waveform = np.fromfile(f"{folder}/{index}.f32", dtype=np.float32)
+            info = input_info(stderr, inputs.index(path))
+            if info is None:
+                try:
+                    info = probe(path)
+                    _require_both_streams(info)
+                except MediaError as error:
+                    results[path] = error
+                    continue
+            results[path] = (_frames_from_bytes(raw, size), waveform, info)
+    return [results[str(path)] for path in paths]
+
+
 def _require_both_streams(info: MediaInfo) -> None:
     if not info.has_video:
         raise MediaError("no video stream")
@@ -141,24 +207,23 @@ def _require_both_streams(info: MediaInfo) -> None:
 
 
 _INPUT_DURATION = re.compile(r"^  Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?),", re.MULTILINE)
-_INPUT_STREAM = re.compile(r"^  Stream #0:\d+\S*: (Video|Audio): (.*)$", re.MULTILINE)
 
 
-def input_info(stderr: str) -> MediaInfo | None:
-    """The :class:`MediaInfo` of the one input ffmpeg describes in ``stderr`` (its "Input #0"
-    block: ``Duration: HH:MM:SS.ss`` and one ``Stream #0:i: Video|Audio: …`` line per stream), or
-    None where that is not conclusive: no such block, no duration, or a video stream that is a
-    cover picture (``attached pic``), which :func:`probe` tells apart."""
-    start = stderr.find("Input #0,")
+def input_info(stderr: str, index: int = 0) -> MediaInfo | None:
+    """The :class:`MediaInfo` of input ``index`` as ffmpeg describes it in ``stderr`` (its
+    "Input #index" block: ``Duration: HH:MM:SS.ss`` and one ``Stream #index:i: Video|Audio: …``
+    line per stream), or None where that is not conclusive: no such block, no duration, or a video
+    stream that is a cover picture (``attached pic``), which :func:`probe` tells apart."""
+    start = stderr.find(f"Input #{index},")
     if start < 0:
         return None
     block = stderr[start:]
-    end = min((i for i in (block.find("Stream mapping:"), block.find("\nOutput #")) if i >= 0), default=len(block))
-    block = block[:end]
+    ends = (block.find("Stream mapping:"), block.find("\nOutput #"), block.find("\nInput #"))
+    block = block[: min((i for i in ends if i >= 0), default=len(block))]
     duration = _INPUT_DURATION.search(block)
     if duration is None:
         return None
-    streams = _INPUT_STREAM.findall(block)
+    streams = re.findall(rf"^  Stream #{index}:\d+\S*: (Video|Audio): (.*)$", block, re.MULTILINE)
     if any(kind == "Video" and "(attached pic)" in rest for kind, rest in streams):
         return None
     hours, minutes, seconds = duration.groups()
@@ -196,31 +261,46 @@ def encode_clip(
     crf: int = 23,
 ) -> None:
     """Write an H.264 + AAC MP4 from uint8 RGB frames (n, h, w, 3) and a mono float waveform."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = frames.shape[1:3]
-    audio_file = path.with_suffix(".input.f32")
-    np.ascontiguousarray(audio, dtype=np.float32).tofile(audio_file)
+    encode_clips([(path, frames, fps, audio, sample_rate)], crf)
+
+
+def encode_clips(clips, crf: int = 23) -> None:
+    """:func:`encode_clip` for each ``(path, frames, fps, audio, sample_rate)`` of ``clips``, all
+    from one ffmpeg process (each output encoded on its own, byte-identical to a one-clip call).
+    The raw frames and waveforms go through temporary files beside the outputs."""
+    clips = list(clips)
+    if not clips:
+        return
+    outputs, temporary = [], []
     try:
-        video_in = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
-        audio_in = ffmpeg.input(str(audio_file), format="f32le", ar=sample_rate, ac=1)
-        process = (
-            ffmpeg.output(
+        for path, frames, fps, audio, sample_rate in clips:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            height, width = frames.shape[1:3]
+            video_file, audio_file = path.with_suffix(".input.rgb"), path.with_suffix(".input.f32")
+            temporary += [video_file, audio_file]
+            np.ascontiguousarray(frames, dtype=np.uint8).tofile(video_file)
+            np.ascontiguousarray(audio, dtype=np.float32).tofile(audio_file)
+            video_in = ffmpeg.input(str(video_file), format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
+                                    framerate=fps)
+            audio_in = ffmpeg.input(str(audio_file), format="f32le", ar=sample_rate, ac=1)
+            outputs.append(ffmpeg.output(
                 video_in, audio_in, str(path),
                 vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset="veryfast",
                 acodec="aac", audio_bitrate="64k", shortest=None,
                 # Single-threaded x264 keeps output byte-identical across machines.
                 threads=1, movflags="+faststart", map_metadata=-1, fflags="+bitexact",
                 flags="+bitexact",
-            )
-            .overwrite_output()
-            .run_async(pipe_stdin=True, pipe_stderr=True, quiet=True)
-        )
-        _, stderr = process.communicate(input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes())
-        if process.returncode != 0:
-            raise RuntimeError(f"ffmpeg could not encode {path}: {_last_line(stderr)}")
+            ))
+        try:
+            ffmpeg.merge_outputs(*outputs).overwrite_output().run(capture_stdout=True, capture_stderr=True,
+                                                                  quiet=True)
+        except ffmpeg.Error as error:
+            names = ", ".join(str(clip[0]) for clip in clips)
+            raise RuntimeError(f"ffmpeg could not encode {names}: {_last_line(error.stderr)}") from None
     finally:
-        audio_file.unlink(missing_ok=True)
+        for file in temporary:
+            file.unlink(missing_ok=True)
 
 
 def ffmpeg_version() -> str:

@@ -62,6 +62,7 @@ from avcmr.methods.model_selection import (
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     Standardizer,
+    make_optimizer,
     minibatches,
     pick_device,
     predict_in_batches,
@@ -239,8 +240,8 @@ class ACMR(RetrievalMethod):
             *self.label_classifier_.parameters(),
         ]
         betas = (self.beta1, 0.999)
-        optimizer_embedding = torch.optim.Adam(embedding_params, lr=self.lr_embedding, betas=betas)
-        optimizer_domain = torch.optim.Adam(
+        optimizer_embedding = make_optimizer(torch.optim.Adam, embedding_params, lr=self.lr_embedding, betas=betas)
+        optimizer_domain = make_optimizer(torch.optim.Adam,
             self.modality_classifier_.parameters(), lr=self.lr_domain, betas=betas
         )
 

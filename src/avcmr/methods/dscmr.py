@@ -45,6 +45,7 @@ from avcmr.methods.model_selection import (
 )
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
+    make_optimizer,
     minibatches,
     pick_device,
     predict_in_batches,
@@ -147,7 +148,7 @@ class DSCMR(RetrievalMethod):
         self.network_ = DSCMRNetwork(
             audio.shape[1], visual.shape[1], self.hidden_dim, self.common_dim, len(self.classes_)
         ).to(self.device_)
-        optimizer = torch.optim.Adam(
+        optimizer = make_optimizer(torch.optim.Adam,
             self.network_.parameters(), lr=self.lr, betas=tuple(self.betas)
         )
 

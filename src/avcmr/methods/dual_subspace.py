@@ -86,6 +86,7 @@ from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     Standardizer,
     activation_layer,
+    make_optimizer,
     minibatches,
     mlp,
     pick_device,
@@ -345,9 +346,9 @@ class _DualSubspaceFamily(RetrievalMethod):
 
     def _make_optimizer(self, parameters) -> torch.optim.Optimizer:
         if self.optimizer == "adam":
-            return torch.optim.Adam(parameters, lr=self.learning_rate, weight_decay=self.weight_decay)
+            return make_optimizer(torch.optim.Adam, parameters, lr=self.learning_rate, weight_decay=self.weight_decay)
         if self.optimizer == "sgd":
-            return torch.optim.SGD(parameters, lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay)
+            return make_optimizer(torch.optim.SGD, parameters, lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay)
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
 
     @staticmethod

@@ -47,6 +47,7 @@ from avcmr.methods.model_selection import (
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     ThreadLimitedFit,
+    make_optimizer,
     minibatches,
     mlp,
     pick_device,
@@ -129,7 +130,7 @@ class TripletClusterCCA(ThreadLimitedFit, RetrievalMethod):
         self.audio_net_ = mlp([canonical_audio.shape[1], *hidden, self.n_outputs], "tanh", self.dropout).to(device)
         self.visual_net_ = mlp([canonical_visual.shape[1], *hidden, self.n_outputs], "tanh", self.dropout).to(device)
         nets = (self.audio_net_, self.visual_net_)
-        optimizer = torch.optim.Adam([p for net in nets for p in net.parameters()], lr=self.learning_rate,
+        optimizer = make_optimizer(torch.optim.Adam, [p for net in nets for p in net.parameters()], lr=self.learning_rate,
                                      betas=(0.9, 0.999))
         audio_all, visual_all = to_tensor(canonical_audio, device), to_tensor(canonical_visual, device)
         codes_all = torch.as_tensor(codes, device=device)

@@ -56,6 +56,7 @@ from avcmr.methods.model_selection import (
 )
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
+    make_optimizer,
     minibatches,
     pick_device,
     predict_in_batches,
@@ -116,7 +117,7 @@ class UCAL(RetrievalMethod):
         self.visual_net_ = visual_projector(visual.shape[1], self.embedding_dim).to(self.device_)
         self.modality_classifier_ = ModalityClassifier(self.embedding_dim).to(self.device_)
         betas = (self.beta1, 0.999)
-        optimizer = torch.optim.Adam(
+        optimizer = make_optimizer(torch.optim.Adam,
             [
                 *self.audio_net_.parameters(),
                 *self.visual_net_.parameters(),

@@ -60,7 +60,13 @@ from avcmr.methods.model_selection import (
     validation_map,
 )
 from avcmr.methods.registry import register, register_variant
-from avcmr.methods.torch_utils import pick_device, predict_in_batches, seed_everything, to_tensor
+from avcmr.methods.torch_utils import (
+    make_optimizer,
+    pick_device,
+    predict_in_batches,
+    seed_everything,
+    to_tensor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +222,10 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
             audio.shape[1], visual.shape[1], self.hidden_dim, self.n_bits
         ).to(self.device_)
         # Per-sample SGD rates of the official code, scaled to minibatch means (linear scaling).
-        optimizer_d = torch.optim.SGD(
+        optimizer_d = make_optimizer(torch.optim.SGD,
             self.discriminator_.parameters(), lr=self.lr_discriminator * self.batch_size
         )
-        optimizer_g = torch.optim.SGD(
+        optimizer_g = make_optimizer(torch.optim.SGD,
             self.generator_.parameters(), lr=self.lr_generator * self.batch_size
         )
         self._features = {
