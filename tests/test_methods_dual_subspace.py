@@ -132,8 +132,8 @@ def test_cons_term_is_per_modality_where_the_stacked_form_cancels():
     expected_raw = 2 * (1.0 + 36.0) + 100.0
     assert float(np.sum(product**2)) == pytest.approx(37.0)
     tensors = [torch.tensor(x, dtype=torch.float64) for x in (explicit_audio, explicit_visual, implicit_audio, implicit_visual)]
-    assert float(consistency_loss(*tensors, normalized=False)) == pytest.approx(expected_raw)
-    assert float(consistency_loss(*tensors, normalized=True)) == pytest.approx(
+    assert float(consistency_loss(*tensors, form="frobenius")) == pytest.approx(expected_raw)
+    assert float(consistency_loss(*tensors, form="correlation")) == pytest.approx(
         numpy_consistency(explicit_audio, explicit_visual, implicit_audio, implicit_visual), rel=1e-9
     )
 

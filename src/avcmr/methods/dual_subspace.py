@@ -14,12 +14,12 @@ model"). Per modality an explicit net and an implicit net:
   **per modality** m ∈ {audio, visual}: ‖(Q_ex^m)ᵀ Q_im^m‖²_F (Eq. 4, two terms — never one term
   over rows stacked across modalities, where the audio and visual products can cancel), plus the
   implicit audio–visual term ‖(Q_im^a)ᵀ Q_im^v‖²_F (Eq. 5).
-  Normalisation (``cons_normalized=True``, the default): every Q has its columns centred and
+  Normalisation (``cons_form="correlation"``, the default): every Q has its columns centred and
   scaled to unit L2 norm, so each product is a matrix of Pearson cross-correlations and the loss
   is the sum of their squares — independent of batch size and of the outputs' scale, and alive:
   its gradient on the outputs is of the same order as L_corr's, so β = 0.001 is a measurable
   share of the total (the per-epoch history records each term's gradient norm; see
-  ``GRADIENT_COLUMNS``). ``cons_normalized=False`` is the raw literal sum of squares of the raw
+  ``GRADIENT_COLUMNS``). ``cons_form="frobenius"`` is the raw literal sum of squares of the raw
   outputs' products. (An earlier reading — row-normalised, product divided by the batch size,
   averaged over entries — had a gradient ≈ 1e-4 of α·L_dis's, which made β inert.)
 - total **L = L_corr + α L_dis + β L_cons**, α = 0.01, β = 0.001 (the paper's best of its
@@ -47,6 +47,14 @@ output blocks and the same fusion as `ours`:
   subspaces and utilizes the same loss function with our model": one trunk per modality
   (audio 128→1024→1024, visual 1024→1024→2048) feeding a 10-D explicit head and a C-D implicit
   head, L = L_corr + α L_dis + β L_cons.
+
+The paper's open readings are options (README, "The paper's open readings"; first value the
+default): ``cons_form`` (correlation | frobenius), ``dis_form`` (row_mean | frobenius_over_n, Eq. 3
+as written), ``selection`` (holdout_best | fixed_epochs: every training pair, the last epoch),
+``ablation_nets`` (all | own: `explicit` / `implicit` build, train and fuse only their own pair of
+nets; no effect on `ours` and `ex_im_share`), ``implicit_dim`` ("classes" | an integer: the
+implicit width, with ``class_targets`` as the targets) and ``fusion_fit`` (train | holdout: the
+fusion CCA fitted on the held-out pairs' outputs).
 
 Model selection: a stratified ``validation_fraction`` of the *training* pairs is held out of the
 gradient steps; every ``validation_interval`` epochs the fusion head is fitted on
@@ -103,13 +111,34 @@ OUTPUT_BLOCKS = ("explicit_audio", "implicit_audio", "explicit_visual", "implici
 
 
 # -- the loss terms (Eqs. 2–5) -----------------------------------------------------------------
-def discriminative_loss(implicit_audio: torch.Tensor, implicit_visual: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-    """L_dis (Eq. 3): mean_i ‖ψ(a_i) − y_i‖₂ + mean_i ‖τ(v_i) − y_i‖₂, y one-hot."""
-    onehot = onehot.to(implicit_audio.dtype)
-    return (
-        torch.linalg.vector_norm(implicit_audio - onehot, dim=1).mean()
-        + torch.linalg.vector_norm(implicit_visual - onehot, dim=1).mean()
-    )
+# The paper's open readings, each a named option of the four estimators (README, "The paper's open
+# readings"); the first of each is the default.
+CONS_FORMS = ("correlation", "frobenius")
+DIS_FORMS = ("row_mean", "frobenius_over_n")
+SELECTIONS = ("holdout_best", "fixed_epochs")
+ABLATION_NETS = ("all", "own")
+FUSION_FITS = ("train", "holdout")
+
+
+def discriminative_loss(implicit_audio: torch.Tensor | None, implicit_visual: torch.Tensor | None,
+                        targets: torch.Tensor, form: str = "row_mean") -> torch.Tensor:
+    """L_dis (Eq. 3) over the implicit blocks given (None: absent), y the class targets (one-hot).
+
+    ``row_mean``: mean_i ‖ψ(a_i) − y_i‖₂ + mean_i ‖τ(v_i) − y_i‖₂ (the mean of row norms);
+    ``frobenius_over_n``: (1/n)‖ψ(A) − Y‖_F + (1/n)‖τ(V) − Y‖_F, the equation's literal form
+    (≈ 1/√n of the first for rows of similar error, so α weighs it differently)."""
+    total = targets.new_zeros(())
+    for block in (implicit_audio, implicit_visual):
+        if block is None:
+            continue
+        difference = block - targets.to(block.dtype)
+        if form == "row_mean":
+            total = total + torch.linalg.vector_norm(difference, dim=1).mean()
+        elif form == "frobenius_over_n":
+            total = total + torch.linalg.matrix_norm(difference) / len(difference)
+        else:
+            raise ValueError(f"dis_form must be one of {', '.join(DIS_FORMS)}, got {form!r}")
+    return total
 
 
 def _standardise_columns(matrix: torch.Tensor) -> torch.Tensor:
@@ -118,73 +147,101 @@ def _standardise_columns(matrix: torch.Tensor) -> torch.Tensor:
     return nn.functional.normalize(centred, dim=0)
 
 
-def orthogonality_penalty(left: torch.Tensor, right: torch.Tensor, normalized: bool = True) -> torch.Tensor:
-    """‖leftᵀ right‖²_F on the raw matrices, or (``normalized``) on column-standardised ones: the
-    sum of squared Pearson correlations between the columns of ``left`` and those of ``right``."""
-    if normalized:
+def orthogonality_penalty(left: torch.Tensor, right: torch.Tensor, form: str = "correlation") -> torch.Tensor:
+    """‖leftᵀ right‖²_F: ``frobenius`` on the raw matrices (the equation as written), ``correlation``
+    on column-standardised ones, i.e. the sum of squared Pearson correlations between the columns
+    of ``left`` and those of ``right`` (free of the batch size and of the outputs' scale)."""
+    if form == "correlation":
         left, right = _standardise_columns(left), _standardise_columns(right)
+    elif form != "frobenius":
+        raise ValueError(f"cons_form must be one of {', '.join(CONS_FORMS)}, got {form!r}")
     return (left.T @ right).square().sum()
 
 
 def consistency_loss(
-    explicit_audio: torch.Tensor,
-    explicit_visual: torch.Tensor,
-    implicit_audio: torch.Tensor,
-    implicit_visual: torch.Tensor,
-    normalized: bool = True,
+    explicit_audio: torch.Tensor | None,
+    explicit_visual: torch.Tensor | None,
+    implicit_audio: torch.Tensor | None,
+    implicit_visual: torch.Tensor | None,
+    form: str = "correlation",
 ) -> torch.Tensor:
-    """L_cons (Eqs. 4–5), per modality: ‖Q_ex^aᵀQ_im^a‖²_F + ‖Q_ex^vᵀQ_im^v‖²_F + ‖Q_im^aᵀQ_im^v‖²_F."""
-    return (
-        orthogonality_penalty(explicit_audio, implicit_audio, normalized)
-        + orthogonality_penalty(explicit_visual, implicit_visual, normalized)
-        + orthogonality_penalty(implicit_audio, implicit_visual, normalized)
-    )
+    """L_cons (Eqs. 4–5), per modality: ‖Q_ex^aᵀQ_im^a‖²_F + ‖Q_ex^vᵀQ_im^v‖²_F + ‖Q_im^aᵀQ_im^v‖²_F;
+    a term whose blocks are not both given (None: a net that the variant does not train) is left
+    out, and with none left the loss is 0."""
+    pairs = ((explicit_audio, implicit_audio), (explicit_visual, implicit_visual), (implicit_audio, implicit_visual))
+    terms = [orthogonality_penalty(left, right, form) for left, right in pairs if left is not None and right is not None]
+    if not terms:
+        present = next(block for block in (explicit_audio, explicit_visual, implicit_audio, implicit_visual)
+                       if block is not None)
+        return present.new_zeros(())
+    return torch.stack(terms).sum()
 
 
 def dual_subspace_losses(
     outputs: dict[str, torch.Tensor],
-    onehot: torch.Tensor,
+    targets: torch.Tensor,
     corr_weight: float = 1.0,
     alpha: float = 0.01,
     beta: float = 0.001,
     corr_reg: float = 1e-4,
-    cons_normalized: bool = True,
+    cons_form: str = "correlation",
+    dis_form: str = "row_mean",
 ) -> dict[str, torch.Tensor]:
     """One batch's terms and total L = corr_weight·L_corr + α L_dis + β L_cons (``ours``: 1, α, β;
-    `explicit`: α = 0; `implicit`: corr_weight = 0). ``outputs`` maps ``OUTPUT_BLOCKS`` to tensors."""
-    corr = dcca_loss(outputs["explicit_audio"], outputs["explicit_visual"], reg=corr_reg)
-    dis = discriminative_loss(outputs["implicit_audio"], outputs["implicit_visual"], onehot)
-    cons = consistency_loss(
-        outputs["explicit_audio"], outputs["explicit_visual"], outputs["implicit_audio"], outputs["implicit_visual"],
-        cons_normalized,
-    )  # fmt: skip
+    `explicit`: α = 0; `implicit`: corr_weight = 0). ``outputs`` maps the ``OUTPUT_BLOCKS`` a
+    variant has to tensors; a term without its blocks is 0 (``ablation_nets="own"``)."""
+    block = {name: outputs.get(name) for name in OUTPUT_BLOCKS}
+    zero = next(value for value in outputs.values()).new_zeros(())
+    has_explicit = block["explicit_audio"] is not None and block["explicit_visual"] is not None
+    corr = dcca_loss(block["explicit_audio"], block["explicit_visual"], reg=corr_reg) if has_explicit else zero
+    has_implicit = block["implicit_audio"] is not None or block["implicit_visual"] is not None
+    dis = discriminative_loss(block["implicit_audio"], block["implicit_visual"], targets, dis_form) if has_implicit else zero
+    cons = consistency_loss(block["explicit_audio"], block["explicit_visual"], block["implicit_audio"],
+                            block["implicit_visual"], cons_form)  # fmt: skip
     weighted = {"corr": corr_weight * corr, "dis": alpha * dis, "cons": beta * cons}
     return {"total": weighted["corr"] + weighted["dis"] + weighted["cons"], "corr": corr, "dis": dis, "cons": cons,
             "weighted": weighted}  # fmt: skip
 
 
+def class_targets(n_classes: int, implicit_dim: int) -> np.ndarray:
+    """The implicit block's target per class (rows), ``implicit_dim`` wide: the one-hot vector,
+    zero-padded when the block is wider than the classes; with fewer dimensions than classes (the
+    paper's 10-D implicit space on AVE's 15 classes, a reading) unit-length rows of a fixed
+    orthogonal matrix's first ``implicit_dim`` columns, so classes keep distinct, equally long
+    targets (seed 0: the same for every fit)."""
+    if implicit_dim >= n_classes:
+        return np.eye(n_classes, implicit_dim)
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((n_classes, n_classes)))
+    codes = rotation[:, :implicit_dim]
+    return codes / np.linalg.norm(codes, axis=1, keepdims=True)
+
+
 # -- networks -----------------------------------------------------------------------------------
 class SeparateNets(nn.Module):
-    """One modality's explicit and implicit nets, disjoint (`ours`, `explicit`, `implicit`)."""
+    """One modality's explicit and implicit nets, disjoint (`ours`, `explicit`, `implicit`);
+    ``blocks`` names the nets built (an ablation trained with ``ablation_nets="own"`` has one)."""
 
-    def __init__(self, input_size: int, hidden: Sequence[int], explicit_dim: int, n_classes: int, activation: str):
+    def __init__(self, input_size: int, hidden: Sequence[int], explicit_dim: int, implicit_dim: int, activation: str,
+                 blocks: Sequence[str] = ("explicit", "implicit")):  # fmt: skip
         super().__init__()
-        self.explicit = mlp([input_size, *hidden, explicit_dim], activation=activation)
-        self.implicit = mlp([input_size, *hidden, n_classes], activation=activation)
+        self.explicit = mlp([input_size, *hidden, explicit_dim], activation=activation) if "explicit" in blocks else None
+        self.implicit = mlp([input_size, *hidden, implicit_dim], activation=activation) if "implicit" in blocks else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.explicit(x), self.implicit(x)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        return (None if self.explicit is None else self.explicit(x),
+                None if self.implicit is None else self.implicit(x))  # fmt: skip
 
 
 class SharedTrunk(nn.Module):
     """One modality's trunk shared by a 10-D explicit head and a C-D implicit head (`ex_im_share`)."""
 
-    def __init__(self, input_size: int, hidden: Sequence[int], explicit_dim: int, n_classes: int, activation: str):
+    def __init__(self, input_size: int, hidden: Sequence[int], explicit_dim: int, implicit_dim: int, activation: str,
+                 blocks: Sequence[str] = ("explicit", "implicit")):  # fmt: skip
         super().__init__()
         # mlp() leaves its last layer linear; the trunk's last hidden layer needs its activation too.
         self.trunk = nn.Sequential(*mlp([input_size, *hidden], activation=activation), activation_layer(activation))
         self.explicit = nn.Linear(hidden[-1], explicit_dim)
-        self.implicit = nn.Linear(hidden[-1], n_classes)
+        self.implicit = nn.Linear(hidden[-1], implicit_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shared = self.trunk(x)
@@ -217,7 +274,12 @@ class _DualSubspaceFamily(RetrievalMethod):
         explicit_dim: int = 10,
         alpha: float = 0.01,
         beta: float = 0.001,
-        cons_normalized: bool = True,
+        cons_form: str = "correlation",
+        dis_form: str = "row_mean",
+        selection: str = "holdout_best",
+        ablation_nets: str = "all",
+        implicit_dim: int | str = "classes",
+        fusion_fit: str = "train",
         audio_hidden: Sequence[int] = (1024, 1024),
         visual_hidden: Sequence[int] = (1024, 2048),
         activation: str = "relu",
@@ -241,7 +303,12 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.explicit_dim = explicit_dim
         self.alpha = alpha
         self.beta = beta
-        self.cons_normalized = cons_normalized
+        self.cons_form = cons_form
+        self.dis_form = dis_form
+        self.selection = selection
+        self.ablation_nets = ablation_nets
+        self.implicit_dim = implicit_dim
+        self.fusion_fit = fusion_fit
         self.audio_hidden = audio_hidden
         self.visual_hidden = visual_hidden
         self.activation = activation
@@ -269,14 +336,33 @@ class _DualSubspaceFamily(RetrievalMethod):
     def _alpha(self) -> float:
         return self.alpha
 
-    def _batch_losses(self, outputs: dict[str, torch.Tensor], onehot: torch.Tensor) -> dict[str, torch.Tensor]:
+    @property
+    def _blocks(self) -> tuple[str, ...]:
+        """The subspaces whose nets are built, trained and fused."""
+        return ("explicit", "implicit")
+
+    def _batch_losses(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, torch.Tensor]:
         return dual_subspace_losses(
-            outputs, onehot, self._corr_weight, self._alpha, self.beta, self.corr_reg, self.cons_normalized
+            outputs, targets, self._corr_weight, self._alpha, self.beta, self.corr_reg, self.cons_form, self.dis_form
         )
+
+    def _check_options(self) -> None:
+        for name, allowed in (("cons_form", CONS_FORMS), ("dis_form", DIS_FORMS), ("selection", SELECTIONS),
+                              ("ablation_nets", ABLATION_NETS), ("fusion_fit", FUSION_FITS)):  # fmt: skip
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.implicit_dim != "classes" and not (isinstance(self.implicit_dim, int) and self.implicit_dim >= 1):
+            raise ValueError(f"implicit_dim must be 'classes' or a positive integer, got {self.implicit_dim!r}")
+        if self.fusion_fit == "holdout" and not self.validation_fraction:
+            raise ValueError("fusion_fit='holdout' fits the fusion head on held-out pairs: validation_fraction must be > 0")
+
+    def _implicit_size(self, n_classes: int) -> int:
+        return n_classes if self.implicit_dim == "classes" else int(self.implicit_dim)
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, audio, visual, labels) -> _DualSubspaceFamily:
         audio, visual, labels = check_training_data(audio, visual, labels)
+        self._check_options()
         self.classes_, class_index = np.unique(labels, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("the dual-subspace model needs at least two classes")
@@ -285,9 +371,11 @@ class _DualSubspaceFamily(RetrievalMethod):
         generator = seed_everything(self.random_state)
         device = pick_device(self.device)
         self.device_ = str(device)
-        fit_rows, validation_rows = stratified_validation_split_keep_one(
-            class_index, self.validation_fraction, self.random_state
-        )
+        select = self.selection == "holdout_best"
+        # fixed_epochs trains on every pair, unless the fusion head needs held-out ones.
+        holdout = self.validation_fraction if select or self.fusion_fit == "holdout" else 0.0
+        fit_rows, validation_rows = stratified_validation_split_keep_one(class_index, holdout, self.random_state)
+        self.held_out_rows_ = validation_rows
 
         self.audio_scaler_ = Standardizer().fit(audio[fit_rows])
         self.visual_scaler_ = Standardizer().fit(visual[fit_rows])
@@ -298,13 +386,20 @@ class _DualSubspaceFamily(RetrievalMethod):
         all_visual = to_tensor(scaled_visual, device)
         fit_index = torch.as_tensor(fit_rows, device=device)
         fit_audio, fit_visual = all_audio[fit_index], all_visual[fit_index]
-        fit_onehot = nn.functional.one_hot(torch.as_tensor(class_index[fit_rows], device=device), len(self.classes_)).float()
+        implicit_size = self._implicit_size(len(self.classes_))
+        self.class_targets_ = class_targets(len(self.classes_), implicit_size)
+        fit_targets = torch.as_tensor(self.class_targets_[class_index[fit_rows]], dtype=torch.float32, device=device)
 
-        networks = self._build_networks(audio.shape[1], visual.shape[1], len(self.classes_)).to(device)
+        networks = self._build_networks(audio.shape[1], visual.shape[1], implicit_size).to(device)
         optimizer = self._make_optimizer(networks.parameters())
-        # Fixed training pairs on which the per-epoch validation head is fitted (cheaper than all).
-        reference_index = fit_index[: self.validation_reference_pairs]
         validation_index = torch.as_tensor(validation_rows, device=device)
+        # Where the per-epoch validation head is fitted and scored: on fixed training pairs (cheaper
+        # than all) and the held-out pairs, or (fusion_fit="holdout") on one half of the held-out
+        # pairs and scored on the other, as the final head will be fitted on held-out pairs.
+        if self.fusion_fit == "holdout":
+            head_index, scored_index = validation_index[0::2], validation_index[1::2]
+        else:
+            head_index, scored_index = fit_index[: self.validation_reference_pairs], validation_index
 
         self.history_ = []
         self.epoch_seconds_ = []
@@ -314,16 +409,14 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.best_epoch_ = 0
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
-            record = {"epoch": epoch, **self._train_one_epoch(networks, optimizer, fit_audio, fit_visual, fit_onehot, generator)}
+            record = {"epoch": epoch, **self._train_one_epoch(networks, optimizer, fit_audio, fit_visual, fit_targets, generator)}
             record["steps"] = self.n_steps_
-            validated = len(validation_rows) and (epoch % int(self.validation_interval) == 0 or epoch == self.epochs)
+            validated = select and len(scored_index) and (epoch % int(self.validation_interval) == 0 or epoch == self.epochs)
             if validated:
-                record["val_map"] = self._validation_map(
-                    networks, all_audio, all_visual, class_index, reference_index, validation_index
-                )
+                record["val_map"] = self._validation_map(networks, all_audio, all_visual, class_index, head_index, scored_index)
                 if tracker.update(epoch, record["val_map"]):
                     self.best_epoch_ = epoch
-            elif not len(validation_rows):
+            elif not select or not len(scored_index):
                 self.best_epoch_ = epoch
             self.history_.append(record)
             self.epoch_seconds_.append(time.perf_counter() - started)
@@ -333,15 +426,18 @@ class _DualSubspaceFamily(RetrievalMethod):
         tracker.restore()
         self.networks_ = networks.eval()
 
-        # The fusion head is fitted on all training pairs with the selected weights.
-        audio_outputs, visual_outputs = self._outputs(all_audio, "audio"), self._outputs(all_visual, "visual")
+        # The fusion head, with the selected weights: on all training pairs (fusion_fit="train"),
+        # or on the held-out pairs, which the nets were not trained on.
+        head_rows = validation_index if self.fusion_fit == "holdout" else slice(None)
+        audio_outputs, visual_outputs = self._outputs(all_audio[head_rows], "audio"), self._outputs(all_visual[head_rows], "visual")
         self.output_scalers_, self.cca_ = self._fit_head(audio_outputs, visual_outputs)
         return self
 
-    def _build_networks(self, audio_size: int, visual_size: int, n_classes: int) -> nn.ModuleDict:
+    def _build_networks(self, audio_size: int, visual_size: int, implicit_size: int) -> nn.ModuleDict:
         return nn.ModuleDict({
-            "audio": self._network_class(audio_size, self.audio_hidden, self.explicit_dim, n_classes, self.activation),
-            "visual": self._network_class(visual_size, self.visual_hidden, self.explicit_dim, n_classes, self.activation),
+            modality: self._network_class(size, hidden, self.explicit_dim, implicit_size, self.activation, self._blocks)
+            for modality, size, hidden in (("audio", audio_size, self.audio_hidden),
+                                           ("visual", visual_size, self.visual_hidden))
         })  # fmt: skip
 
     def _make_optimizer(self, parameters) -> torch.optim.Optimizer:
@@ -355,10 +451,11 @@ class _DualSubspaceFamily(RetrievalMethod):
     def _forward(networks: nn.ModuleDict, audio: torch.Tensor, visual: torch.Tensor) -> dict[str, torch.Tensor]:
         explicit_audio, implicit_audio = networks["audio"](audio)
         explicit_visual, implicit_visual = networks["visual"](visual)
-        return {"explicit_audio": explicit_audio, "implicit_audio": implicit_audio,
-                "explicit_visual": explicit_visual, "implicit_visual": implicit_visual}  # fmt: skip
+        outputs = {"explicit_audio": explicit_audio, "implicit_audio": implicit_audio,
+                   "explicit_visual": explicit_visual, "implicit_visual": implicit_visual}  # fmt: skip
+        return {name: value for name, value in outputs.items() if value is not None}
 
-    def _train_one_epoch(self, networks, optimizer, audio, visual, onehot, generator) -> dict[str, float]:
+    def _train_one_epoch(self, networks, optimizer, audio, visual, targets, generator) -> dict[str, float]:
         networks.train()
         sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=audio.device)
         n_used = 0
@@ -367,7 +464,7 @@ class _DualSubspaceFamily(RetrievalMethod):
         for index, batch in enumerate(batches):
             batch = batch.to(audio.device)
             outputs = self._forward(networks, audio[batch], visual[batch])
-            losses = self._batch_losses(outputs, onehot[batch])
+            losses = self._batch_losses(outputs, targets[batch])
             if not torch.isfinite(losses["total"]):
                 self.n_skipped_batches_ += 1
                 log.warning("%s: skipped a batch with a non-finite loss", self.name)
@@ -388,7 +485,7 @@ class _DualSubspaceFamily(RetrievalMethod):
     @staticmethod
     def _gradient_norms(weighted: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> dict[str, float]:
         """‖∂(weighted term)/∂(all four output blocks)‖₂ per term (the loss graph only, not the nets)."""
-        blocks = [outputs[name] for name in OUTPUT_BLOCKS]
+        blocks = [outputs[name] for name in OUTPUT_BLOCKS if name in outputs]
         norms = {}
         for term, value in weighted.items():
             if not value.requires_grad:
@@ -408,7 +505,8 @@ class _DualSubspaceFamily(RetrievalMethod):
         net = networks[modality]
         was_training = net.training
         net.eval()
-        blocks = [torch.cat(net(scaled[start : start + batch_size]), dim=1) for start in range(0, len(scaled), batch_size)]
+        blocks = [torch.cat([block for block in net(scaled[start : start + batch_size]) if block is not None], dim=1)
+                  for start in range(0, len(scaled), batch_size)]
         net.train(was_training)
         return torch.cat(blocks).double().cpu().numpy()
 
@@ -425,10 +523,10 @@ class _DualSubspaceFamily(RetrievalMethod):
             return cca.transform_x(scalers[0].transform(outputs))
         return cca.transform_y(scalers[1].transform(outputs))
 
-    def _validation_map(self, networks, all_audio, all_visual, class_index, reference_index, validation_index) -> float:
+    def _validation_map(self, networks, all_audio, all_visual, class_index, head_index, validation_index) -> float:
         scalers, cca = self._fit_head(
-            self._outputs(all_audio[reference_index], "audio", networks),
-            self._outputs(all_visual[reference_index], "visual", networks),
+            self._outputs(all_audio[head_index], "audio", networks),
+            self._outputs(all_visual[head_index], "visual", networks),
         )
         audio_embedding = self._apply_head(self._outputs(all_audio[validation_index], "audio", networks), scalers, cca, "audio")
         visual_embedding = self._apply_head(self._outputs(all_visual[validation_index], "visual", networks), scalers, cca, "visual")
@@ -470,6 +568,10 @@ class ExplicitSpace(_DualSubspaceFamily):
     def _alpha(self) -> float:
         return 0.0
 
+    @property
+    def _blocks(self) -> tuple[str, ...]:
+        return ("explicit",) if self.ablation_nets == "own" else ("explicit", "implicit")
+
 
 @register("implicit")
 class ImplicitSpace(_DualSubspaceFamily):
@@ -479,6 +581,10 @@ class ImplicitSpace(_DualSubspaceFamily):
     @property
     def _corr_weight(self) -> float:
         return 0.0
+
+    @property
+    def _blocks(self) -> tuple[str, ...]:
+        return ("implicit",) if self.ablation_nets == "own" else ("explicit", "implicit")
 
 
 @register("ex_im_share")
