@@ -44,8 +44,8 @@ def seed_everything(seed: int | None) -> torch.Generator:
 def make_optimizer(optimizer_class: type[torch.optim.Optimizer], parameters, **options) -> torch.optim.Optimizer:
     """``optimizer_class(parameters, **options)``, with torch's fused kernel where the class has one
     (Adam, AdamW, SGD): the same update rule in one pass over each parameter tensor instead of a
-    kernel per arithmetic operation. On CPU, Adam's step over the dual-subspace nets' 8.3 M
-    parameters is ≈ 5× faster fused (benchmarks/README.md); results agree to float rounding.
+    kernel per arithmetic operation. On CPU, Adam's step over the dual-subspace nets' 8.7 M
+    weights (VEGAS) is ≈ 5× faster fused (benchmarks/README.md); results agree to float rounding.
     Optimisers without a fused kernel (Adamax, RMSprop) are built as asked."""
     if "fused" in inspect.signature(optimizer_class.__init__).parameters:
         options.setdefault("fused", True)
