@@ -1,0 +1,134 @@
+"""The sensitivity of Table 4 to the paper's open readings, one factor at a time.
+
+For each option of the dual-subspace models (``avcmr.methods.dual_subspace``: ``cons_form``,
+``dis_form``, ``selection``, ``ablation_nets``, ``implicit_dim``, ``fusion_fit``), each value other
+than the default is set alone, the others left at their defaults; every setting trains `ours`,
+`explicit`, `implicit` and `ex_im_share` (an option that cannot change a model's fit, such as
+``ablation_nets`` for `ours`, is not rerun: its row repeats the default's) for each seed, with
+TNN-C-CCA and C-CCA as fixed reference rows. MAP is the average of a→v and v→a on the test pairs.
+
+    # a feature table made by the workflow or a benchmark (features.parquet), quick budget, 3 seeds:
+    OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src .venv/bin/python benchmarks/bench_readings.py \\
+        --features benchmarks/results/tables_quick/features.parquet --budget quick
+    # a longer schedule for the four models: --epochs N (the same N for every setting)
+
+Writes ``--out`` (default ``benchmarks/results/readings_<budget>.tsv``): option, value, method,
+seeds, MAP mean and std over the seeds, the difference from the default setting's mean, median
+fit seconds, and the machine and its load; prints the rows as they come.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from machine_info import machine_description
+
+from avcmr.evaluation.metrics import evaluate_scores
+from avcmr.methods.budgets import budgeted_method
+from avcmr.methods.dual_subspace import (
+    ABLATION_NETS,
+    CONS_FORMS,
+    DIS_FORMS,
+    FUSION_FITS,
+    SELECTIONS,
+)
+from avcmr.stages import load_feature_arrays
+
+TABLE4_MODELS = ("ours", "explicit", "implicit", "ex_im_share")
+REFERENCE_MODELS = ("tnn_c_cca", "c_cca")
+# Each option's values, the default first (the defaults of the estimators' constructors).
+READINGS = {
+    "cons_form": CONS_FORMS,
+    "dis_form": DIS_FORMS,
+    "selection": SELECTIONS,
+    "ablation_nets": ABLATION_NETS,
+    "implicit_dim": ("classes", 10),
+    "fusion_fit": FUSION_FITS,
+}
+COLUMNS = ("option", "value", "method", "seeds", "map_mean", "map_std", "minus_default", "fit_s_median", "load_1min",
+           "machine")  # fmt: skip
+
+
+def changes_fit(option: str, method: str) -> bool:
+    """Whether a non-default value of ``option`` can change ``method``'s fit (else not rerun)."""
+    if option == "ablation_nets":
+        return method in ("explicit", "implicit")
+    if option == "dis_form":
+        return method != "explicit"  # explicit has α = 0: L_dis has no weight
+    return True
+
+
+def run(method: str, params: dict, data: dict, seed: int) -> tuple[float, float]:
+    """(avg MAP, fit seconds) of one fit on the train pairs, evaluated on the test pairs."""
+    train, test = data["train"], data["test"]
+    model, _ = budgeted_method(method, params, len(train["labels"]), random_state=seed)
+    started = time.perf_counter()
+    model.fit(train["audio"], train["visual"], train["labels"])
+    seconds = time.perf_counter() - started
+    per_query = evaluate_scores(model.similarity(test["audio"], test["visual"]), test["labels"], test["labels"])
+    return float((per_query["a2v"].mean() + per_query["v2a"].mean()) / 2), seconds
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", type=Path, required=True, help="a features.parquet (train and test pairs)")
+    parser.add_argument("--budget", choices=("quick", "paper"), default="quick")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs for the four models (a longer schedule)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--options", nargs="+", default=list(READINGS), choices=list(READINGS))
+    parser.add_argument("--methods", nargs="+", default=list(TABLE4_MODELS), choices=list(TABLE4_MODELS))
+    parser.add_argument("--no-references", action="store_true", help="leave out the TNN-C-CCA and C-CCA rows")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    out = args.out or Path(f"benchmarks/results/readings_{args.budget}{'' if args.epochs is None else f'_{args.epochs}ep'}.tsv")
+    data = load_feature_arrays(args.features)
+    machine = machine_description()
+    base = {"budget": args.budget, "device": "cpu", **({} if args.epochs is None else {"epochs": args.epochs})}
+    print(f"# {args.features}: {len(data['train']['labels'])} train / {len(data['test']['labels'])} test pairs; "
+          f"budget {args.budget}{'' if args.epochs is None else f', {args.epochs} epochs'}; {machine}", flush=True)
+    print("\t".join(COLUMNS), flush=True)
+    rows, defaults = [], {}
+
+    def record(option, value, method, results):
+        maps = np.array([result[0] for result in results])
+        minus = maps.mean() - defaults[method] if method in defaults else 0.0
+        row = {"option": option, "value": str(value), "method": method, "seeds": len(results),
+               "map_mean": f"{maps.mean():.4f}", "map_std": f"{maps.std(ddof=1) if len(maps) > 1 else 0.0:.4f}",
+               "minus_default": f"{minus:+.4f}", "fit_s_median": f"{np.median([r[1] for r in results]):.1f}",
+               "load_1min": f"{os.getloadavg()[0]:.2f}", "machine": machine}  # fmt: skip
+        rows.append(row)
+        print("\t".join(str(row[column]) for column in COLUMNS), flush=True)
+        return maps.mean()
+
+    default_results = {}
+    for method in args.methods:
+        default_results[method] = [run(method, base, data, seed) for seed in args.seeds]
+        defaults[method] = record("default", "-", method, default_results[method])
+    if not args.no_references:
+        for method in REFERENCE_MODELS:
+            record("reference", "-", method, [run(method, {"budget": args.budget}, data, seed) for seed in args.seeds])
+    for option in args.options:
+        for value in READINGS[option][1:]:
+            for method in args.methods:
+                results = ([run(method, {**base, option: value}, data, seed) for seed in args.seeds]
+                           if changes_fit(option, method) else default_results[method])
+                record(option, value, method, results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as handle:
+        handle.write(f"# {args.features}; budget {args.budget}; epochs {args.epochs or 'from the budget'}; "
+                     f"seeds {' '.join(map(str, args.seeds))}; one option at a time from the defaults\n")
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"# wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
