@@ -314,3 +314,38 @@ def test_ablations_fit_and_retrieve_above_chance(easy_features, method, unused_t
     assert model.embed_visual(visual_test).shape == (len(visual_test), 10)
     for term in unused_terms:  # a weight of zero: no gradient from that term
         assert all(record[f"grad_{term}"] == 0.0 for record in model.history_)
+
+
+def test_bfloat16_training_runs_the_nets_in_bfloat16_close_to_float32_and_is_labelled(easy_features):
+    from avcmr.methods.budgets import budgeted_method
+
+    audio_train, visual_train, labels_train, *_ = easy_features
+    settings = {**SMALL_NETS, "batch_size": 1000, "epochs": 1, "optimizer": "sgd", "learning_rate": 0.01,
+                "momentum": 0.0, "validation_fraction": 0.0, "random_state": 0, "device": "cpu"}  # fmt: skip
+    seen_dtypes = []
+
+    def weights(precision):
+        model = DualSubspace(training_precision=precision, **settings)
+        original = model._build_networks
+
+        def build_and_watch(*args):
+            networks = original(*args)
+            first_layer = networks["audio"].explicit[0]
+            first_layer.register_forward_hook(lambda module, inputs, output: seen_dtypes.append((precision, output.dtype)))
+            return networks
+
+        model._build_networks = build_and_watch
+        model.fit(audio_train, visual_train, labels_train)
+        return torch.cat([p.detach().flatten() for p in model.networks_.parameters()]).numpy()
+
+    float32, bfloat16 = weights("float32"), weights("bfloat16")
+    assert ("bfloat16", torch.bfloat16) in seen_dtypes and ("float32", torch.float32) in seen_dtypes
+    assert all(dtype == torch.float32 for precision, dtype in seen_dtypes if precision == "float32")
+    assert bfloat16.dtype == np.float32  # the weights themselves stay float32
+    difference = np.abs(bfloat16 - float32).max()
+    assert difference > 100 * np.finfo(np.float32).eps * np.abs(float32).max()  # bfloat16 products ran
+    assert difference < 0.05 * np.abs(float32).max()  # one step apart by rounding, not diverged
+    _, budget = budgeted_method("ours", {"training_precision": "bfloat16"}, 1000, random_state=0)
+    assert "training_precision" in budget.label
+    with pytest.raises(ValueError, match="training_precision"):
+        DualSubspace(training_precision="float16", **settings).fit(audio_train, visual_train, labels_train)

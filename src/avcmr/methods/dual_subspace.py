@@ -54,7 +54,9 @@ as written), ``selection`` (holdout_best | fixed_epochs: every training pair, th
 ``ablation_nets`` (all | own: `explicit` / `implicit` build, train and fuse only their own pair of
 nets; no effect on `ours` and `ex_im_share`), ``implicit_dim`` ("classes" | an integer: the
 implicit width, with ``class_targets`` as the targets) and ``fusion_fit`` (train | holdout: the
-fusion CCA fitted on the held-out pairs' outputs).
+fusion CCA fitted on the held-out pairs' outputs). ``training_precision="bfloat16"`` runs the
+networks' forward and backward passes under bfloat16 autocast (weights, optimiser and losses stay
+float32, L_corr's algebra float64); the rows of such a run say "config sets training_precision".
 
 Model selection: a stratified ``validation_fraction`` of the *training* pairs is held out of the
 gradient steps; every ``validation_interval`` epochs the fusion head is fitted on
@@ -100,6 +102,7 @@ from avcmr.methods.torch_utils import (
     pick_device,
     seed_everything,
     to_tensor,
+    training_autocast,
 )
 
 log = logging.getLogger(__name__)
@@ -280,6 +283,7 @@ class _DualSubspaceFamily(RetrievalMethod):
         ablation_nets: str = "all",
         implicit_dim: int | str = "classes",
         fusion_fit: str = "train",
+        training_precision: str = "float32",
         audio_hidden: Sequence[int] = (1024, 1024),
         visual_hidden: Sequence[int] = (1024, 2048),
         activation: str = "relu",
@@ -309,6 +313,7 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.ablation_nets = ablation_nets
         self.implicit_dim = implicit_dim
         self.fusion_fit = fusion_fit
+        self.training_precision = training_precision
         self.audio_hidden = audio_hidden
         self.visual_hidden = visual_hidden
         self.activation = activation
@@ -353,6 +358,7 @@ class _DualSubspaceFamily(RetrievalMethod):
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.implicit_dim != "classes" and not (isinstance(self.implicit_dim, int) and self.implicit_dim >= 1):
             raise ValueError(f"implicit_dim must be 'classes' or a positive integer, got {self.implicit_dim!r}")
+        training_autocast("cpu", self.training_precision)  # raises for an unknown precision
         if self.fusion_fit == "holdout" and not self.validation_fraction:
             raise ValueError("fusion_fit='holdout' fits the fusion head on held-out pairs: validation_fraction must be > 0")
 
@@ -463,7 +469,10 @@ class _DualSubspaceFamily(RetrievalMethod):
         gradient_norms = dict.fromkeys(GRADIENT_COLUMNS, float("nan"))
         for index, batch in enumerate(batches):
             batch = batch.to(audio.device)
-            outputs = self._forward(networks, audio[batch], visual[batch])
+            with training_autocast(audio.device, self.training_precision):
+                outputs = self._forward(networks, audio[batch], visual[batch])
+            # The losses in float32 (L_corr's o×o algebra in float64) whatever the nets ran in.
+            outputs = {name: value.float() for name, value in outputs.items()}
             losses = self._batch_losses(outputs, targets[batch])
             if not torch.isfinite(losses["total"]):
                 self.n_skipped_batches_ += 1

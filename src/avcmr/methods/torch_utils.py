@@ -41,6 +41,19 @@ def seed_everything(seed: int | None) -> torch.Generator:
     return generator
 
 
+# Arithmetic of the training steps: float32, or bfloat16 under autocast (weights, optimiser state and
+# the losses stay float32; the matrix products of the networks run in bfloat16, 8 mantissa bits).
+TRAINING_PRECISIONS = ("float32", "bfloat16")
+
+
+def training_autocast(device: torch.device | str, precision: str):
+    """The autocast context of one training step for ``precision`` (a no-op for float32)."""
+    if precision not in TRAINING_PRECISIONS:
+        raise ValueError(f"training_precision must be one of {', '.join(TRAINING_PRECISIONS)}, got {precision!r}")
+    device_type = torch.device(device).type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
 def make_optimizer(optimizer_class: type[torch.optim.Optimizer], parameters, **options) -> torch.optim.Optimizer:
     """``optimizer_class(parameters, **options)``, with torch's fused kernel where the class has one
     (Adam, AdamW, SGD): the same update rule in one pass over each parameter tensor instead of a
