@@ -1,0 +1,148 @@
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avcmr.data.calibrated_standin import (
+    PRESETS,
+    StandinParams,
+    class_counts,
+    make_calibrated_features,
+    resolve_params,
+)
+from avcmr.data.synthetic_features import split_arrays
+
+PARAMS_JSON = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "standin_params.json"
+# The paper's Random row (Table 2, average of a→v and v→a), written out here on purpose.
+PAPER_RANDOM = {"vegas": 0.109, "ave": 0.126}
+EXPECTED_CLASSES = {"vegas": 10, "ave": 15}
+
+
+def _map(method_name, params, random_state=0):
+    from avcmr.evaluation.metrics import evaluate_scores
+    from avcmr.methods.registry import make_method
+
+    audio, visual, labels, audio_test, visual_test, labels_test = split_arrays(
+        make_calibrated_features(params, random_state))
+    model = make_method(method_name).fit(audio, visual, labels)
+    scores = evaluate_scores(model.similarity(audio_test, visual_test), labels_test, labels_test)
+    return (scores["a2v"].mean() + scores["v2a"].mean()) / 2
+
+
+@pytest.mark.parametrize("preset", ["vegas", "ave"])
+def test_same_seed_same_table_other_seed_other_table(preset):
+    first = make_calibrated_features(preset, random_state=3, n_train=120, n_test=40)
+    second = make_calibrated_features(preset, random_state=3, n_train=120, n_test=40)
+    other = make_calibrated_features(preset, random_state=4, n_train=120, n_test=40)
+    assert first[["clip_id", "label", "split"]].equals(second[["clip_id", "label", "split"]])
+    np.testing.assert_array_equal(np.stack(first["audio"]), np.stack(second["audio"]))
+    np.testing.assert_array_equal(np.stack(first["visual"]), np.stack(second["visual"]))
+    assert not np.array_equal(np.stack(first["visual"]), np.stack(other["visual"]))
+
+
+@pytest.mark.parametrize("preset", ["vegas", "ave"])
+def test_shapes_dtypes_and_split_sizes(preset):
+    table = make_calibrated_features(preset, n_train=300, n_test=100)
+    assert list(table.columns) == ["clip_id", "label", "split", "audio", "visual"]
+    assert len(table) == 400 and table["clip_id"].is_unique
+    assert table["clip_id"].iloc[0] == f"{preset}_standin_000000"
+    assert (table["split"] == "train").sum() == 300 and (table["split"] == "test").sum() == 100
+    assert set(table["label"]) == set(range(EXPECTED_CLASSES[preset]))
+    audio, visual, labels, audio_test, visual_test, labels_test = split_arrays(table)
+    assert audio.shape == (300, 128) and visual.shape == (300, 1024)
+    assert audio_test.shape == (100, 128) and visual_test.shape == (100, 1024)
+    assert audio.dtype == np.float32 and visual.dtype == np.float32
+    assert np.isfinite(audio).all() and np.isfinite(visual).all()
+    # Every class is in both splits (stratified), including the smallest.
+    assert set(labels) == set(labels_test) == set(range(EXPECTED_CLASSES[preset]))
+
+
+def test_full_preset_sizes_and_counts_without_generating_features():
+    assert (PRESETS["vegas"].n_train, PRESETS["vegas"].n_test) == (22482, 5621)
+    assert (PRESETS["ave"].n_train, PRESETS["ave"].n_test) == (1612, 403)
+    for preset, params in PRESETS.items():
+        counts = class_counts(params.class_shares, params.n_train + params.n_test)
+        assert counts.sum() == params.n_train + params.n_test
+        assert len(counts) == EXPECTED_CLASSES[preset]
+        assert np.abs(counts / counts.sum() - np.asarray(params.class_shares)).max() < 1e-3
+        assert np.all(np.diff(counts) <= 0)  # shares are listed largest first: imbalanced, not flat
+
+
+@pytest.mark.parametrize("preset", ["vegas", "ave"])
+def test_class_shares_give_the_papers_random_row(preset):
+    shares = [float(share) for share in PRESETS[preset].class_shares]
+    assert abs(sum(shares) - 1.0) < 1e-9
+    chance_map = sum(share * share for share in shares)
+    assert abs(chance_map - PAPER_RANDOM[preset]) < 0.005
+    # and clearly above balanced chance: the imbalance is what lifts the Random row
+    assert chance_map > 1.0 / len(shares) + 0.005
+
+
+def test_split_keeps_class_shares_in_the_test_set():
+    table = make_calibrated_features("ave", n_train=1612, n_test=403)
+    test_labels = table.loc[table["split"] == "test", "label"].to_numpy()
+    test_shares = np.bincount(test_labels, minlength=15) / len(test_labels)
+    assert abs((test_shares**2).sum() - PAPER_RANDOM["ave"]) < 0.005
+
+
+def test_module_presets_equal_the_committed_json():
+    committed = json.loads(PARAMS_JSON.read_text())["presets"]
+    assert set(committed) == set(PRESETS)
+    for name, params in PRESETS.items():
+        assert params.as_dict() == committed[name], name
+        assert StandinParams.from_dict(committed[name]) == params
+
+
+def test_bad_parameters_are_refused_with_value_errors():
+    base = PRESETS["ave"]
+    with pytest.raises(ValueError, match="unknown stand-in preset"):
+        make_calibrated_features("vggsound")
+    with pytest.raises(ValueError, match="sum to 1"):
+        dataclasses.replace(base, class_shares=(0.5, 0.4))
+    with pytest.raises(ValueError, match="pair_strength"):
+        dataclasses.replace(base, pair_strength=-0.1)
+    with pytest.raises(ValueError, match="class_nonlinearity"):
+        dataclasses.replace(base, class_nonlinearity=1.5)
+    with pytest.raises(ValueError, match="at least the number of classes"):
+        make_calibrated_features("ave", n_train=100, n_test=5)
+    with pytest.raises(ValueError, match="unknown stand-in parameter"):
+        resolve_params({**base.as_dict(), "gain": 1.0})
+    with pytest.raises(ValueError, match="expected a preset name"):
+        make_calibrated_features(3)
+
+
+# A small VEGAS-like world (fewer, smaller vectors) where each knob's row answers in seconds.
+SMALL = dict(n_train=3000, n_test=600, visual_dim=128)
+
+
+def test_pair_latent_lowers_cca_but_not_cluster_cca():
+    weak = resolve_params("vegas", pair_strength=0.0, nonlinear_pair_strength=0.0, **SMALL)
+    strong = dataclasses.replace(weak, pair_strength=0.6)
+    assert _map("cca", strong) < _map("cca", weak) - 0.05
+    assert abs(_map("c_cca", strong) - _map("c_cca", weak)) < 0.03
+
+
+def test_class_separation_raises_cluster_cca():
+    low = resolve_params("vegas", class_separation_audio=0.6, class_separation_visual=0.6, **SMALL)
+    high = dataclasses.replace(low, class_separation_audio=1.2, class_separation_visual=1.2)
+    assert _map("c_cca", high) > _map("c_cca", low) + 0.1
+
+
+@pytest.mark.slow
+def test_nonlinear_pair_latent_lowers_kcca_and_leaves_cca():
+    plain = resolve_params("vegas", nonlinear_pair_strength=0.0, **SMALL)
+    nonlinear = dataclasses.replace(plain, nonlinear_pair_strength=3.0)
+    assert _map("kcca", nonlinear) < _map("kcca", plain) - 0.05
+    assert abs(_map("cca", nonlinear) - _map("cca", plain)) < 0.03
+
+
+@pytest.mark.slow
+def test_gain_lowers_kcca_more_than_the_linear_rows():
+    steady = resolve_params("vegas", gain_spread=0.0, **SMALL)
+    spread = dataclasses.replace(steady, gain_spread=0.9)
+    kcca_drop = _map("kcca", steady) - _map("kcca", spread)
+    cca_drop = _map("cca", steady) - _map("cca", spread)
+    assert kcca_drop > 0.1
+    assert kcca_drop > cca_drop + 0.05
