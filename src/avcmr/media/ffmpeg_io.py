@@ -126,11 +126,17 @@ def decode_usable_clip(path: str | Path, fps: float = 1.0, size: int = 299,
     except MediaError:
         _require_both_streams(probe(path))  # the file's own problem first, as probe() words it
         raise
-    info = input_info(stderr)
+    return frames, waveform, _described_or_probed(stderr, 0, path)
+
+
+def _described_or_probed(stderr: str, index: int, path) -> MediaInfo:
+    """Input ``index``'s :class:`MediaInfo` from the decoding ffmpeg's own description, or, where
+    that is not conclusive, from ffprobe with both streams required (a :class:`MediaError` else)."""
+    info = input_info(stderr, index)
     if info is None:
         info = probe(path)
         _require_both_streams(info)
-    return frames, waveform, info
+    return info
 
 
 # Starting Debian's ffmpeg costs ≈ 125 ms (it loads ≈ 200 shared libraries), more than decoding
@@ -187,14 +193,11 @@ def _decode_group(paths, fps, size, sample_rate) -> list | None:
         for index, path in enumerate(unique):
             raw = Path(f"{folder}/{index}.rgb").read_bytes()
             waveform = np.fromfile(f"{folder}/{index}.f32", dtype=np.float32)
-            info = input_info(stderr, inputs.index(path))
-            if info is None:
-                try:
-                    info = probe(path)
-                    _require_both_streams(info)
-                except MediaError as error:
-                    results[path] = error
-                    continue
+            try:
+                info = _described_or_probed(stderr, inputs.index(path), path)
+            except MediaError as error:
+                results[path] = error
+                continue
             results[path] = (_frames_from_bytes(raw, size), waveform, info)
     return [results[str(path)] for path in paths]
 

@@ -94,6 +94,7 @@ from avcmr.methods.model_selection import (
 )
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
+    TRAINING_PRECISIONS,
     Standardizer,
     activation_layer,
     make_optimizer,
@@ -197,8 +198,7 @@ def dual_subspace_losses(
     zero = next(value for value in outputs.values()).new_zeros(())
     has_explicit = block["explicit_audio"] is not None and block["explicit_visual"] is not None
     corr = dcca_loss(block["explicit_audio"], block["explicit_visual"], reg=corr_reg) if has_explicit else zero
-    has_implicit = block["implicit_audio"] is not None or block["implicit_visual"] is not None
-    dis = discriminative_loss(block["implicit_audio"], block["implicit_visual"], targets, dis_form) if has_implicit else zero
+    dis = discriminative_loss(block["implicit_audio"], block["implicit_visual"], targets, dis_form)
     cons = consistency_loss(block["explicit_audio"], block["explicit_visual"], block["implicit_audio"],
                             block["implicit_visual"], cons_form)  # fmt: skip
     weighted = {"corr": corr_weight * corr, "dis": alpha * dis, "cons": beta * cons}
@@ -353,12 +353,12 @@ class _DualSubspaceFamily(RetrievalMethod):
 
     def _check_options(self) -> None:
         for name, allowed in (("cons_form", CONS_FORMS), ("dis_form", DIS_FORMS), ("selection", SELECTIONS),
-                              ("ablation_nets", ABLATION_NETS), ("fusion_fit", FUSION_FITS)):  # fmt: skip
+                              ("ablation_nets", ABLATION_NETS), ("fusion_fit", FUSION_FITS),
+                              ("training_precision", TRAINING_PRECISIONS)):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.implicit_dim != "classes" and not (isinstance(self.implicit_dim, int) and self.implicit_dim >= 1):
             raise ValueError(f"implicit_dim must be 'classes' or a positive integer, got {self.implicit_dim!r}")
-        training_autocast("cpu", self.training_precision)  # raises for an unknown precision
         if self.fusion_fit == "holdout" and not self.validation_fraction:
             raise ValueError("fusion_fit='holdout' fits the fusion head on held-out pairs: validation_fraction must be > 0")
 
