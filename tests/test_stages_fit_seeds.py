@@ -113,3 +113,31 @@ def test_one_output_path_per_seed_is_required(tmp_path):
     outputs = {kind: [str(tmp_path / f"{kind}0")] for kind in KINDS}
     with pytest.raises(ValueError, match="1 evaluation outputs for 2 seeds"):
         fit_and_evaluate_seeds("unused.parquet", "cca", {}, [0, 1], outputs, PROVENANCE)
+
+
+def test_seeds_together_in_the_job_match_seeds_apart_and_say_so(tmp_path):
+    """``seeds_together="always"``: the job's rows match a job that fitted the seeds one by one, up
+    to the rounding of batched products, and Table 3's device says the seeds trained together."""
+    from avcmr.reporting.tables import map_table
+
+    paths = write_features(tmp_path)
+    jobs = {}
+    for mode in ("always", "never"):
+        (tmp_path / mode).mkdir()
+        jobs[mode] = [paths_of(tmp_path / mode, "ours", seed) for seed in SEEDS]
+        fit_and_evaluate_seeds(paths["features"], "ours", SMALL_OURS, SEEDS,
+                               {kind: [files[kind] for files in jobs[mode]] for kind in KINDS}, PROVENANCE,
+                               model_context(paths), seeds_together=mode)  # fmt: skip
+    for together, apart in zip(jobs["always"], jobs["never"], strict=True):
+        joint, alone = read_table(together["evaluation"]), read_table(apart["evaluation"])
+        np.testing.assert_allclose(joint.column("ap").to_numpy(), alone.column("ap").to_numpy(), atol=0.02)
+    tables = {mode: map_table([files["evaluation"] for files in jobs[mode]]) for mode in jobs}
+    assert set(tables["always"]["device"]) == {"cpu (seeds together)"}
+    assert set(tables["never"]["device"]) == {"cpu"}
+
+
+def test_seeds_together_must_be_a_known_mode(tmp_path):
+    paths = write_features(tmp_path)
+    outputs = {kind: [str(tmp_path / f"{kind}{seed}") for seed in SEEDS] for kind in KINDS}
+    with pytest.raises(ValueError, match="seeds_together must be one of auto, always, never, got 'yes'"):
+        fit_and_evaluate_seeds(paths["features"], "ours", SMALL_OURS, SEEDS, outputs, PROVENANCE, seeds_together="yes")

@@ -403,12 +403,18 @@ def load_feature_arrays(features_path):
 
 def fit_and_evaluate_seeds(features_path, method_name: str, params: Mapping, seeds: Sequence[int],
                            outputs: Mapping[str, str | Sequence[str]], provenance,
-                           model_context: Mapping | None = None, shared_fits: Sequence[str] = ()) -> None:
+                           model_context: Mapping | None = None, shared_fits: Sequence[str] = (),
+                           seeds_together: str = "auto") -> None:
     """:func:`fit_and_evaluate` for each seed in turn, in this process (one training job of a method
     over its seeds). ``outputs`` maps evaluation, history, precision, embeddings and model to one
     path per seed, in the order of ``seeds`` (a single path for a single seed). The features are
     read once for all seeds. ``shared_fits``: for a variant row, its base row's model file per seed
-    (see ``shared_fit`` of :func:`fit_and_evaluate`); empty: fit."""
+    (see ``shared_fit`` of :func:`fit_and_evaluate`); empty: fit.
+
+    ``seeds_together``: ``always`` fits the seeds of a method that can (``fit_seeds``, the
+    dual-subspace family) in one set of batched networks before evaluating them one by one, each
+    seed's fit seconds being the joint fit's divided by the seeds; ``auto`` does so where the
+    method trains on a GPU; ``never`` fits them one after the other."""
     per_seed = {key: [paths] if isinstance(paths, str) else list(paths) for key, paths in outputs.items()}
     for key, paths in per_seed.items():
         if len(paths) != len(seeds):
@@ -417,25 +423,55 @@ def fit_and_evaluate_seeds(features_path, method_name: str, params: Mapping, see
     if shared_fits and len(shared_fits) != len(seeds):
         raise ValueError(f"{len(shared_fits)} shared fits for {len(seeds)} seeds")
     data = load_feature_arrays(features_path)
+    prefits = [] if shared_fits else _fit_seeds_together(method_name, params, seeds, data, seeds_together)
     for index, seed in enumerate(seeds):
         fit_and_evaluate(features_path, method_name, params, int(seed),
                          eval_out=per_seed["evaluation"][index], history_out=per_seed["history"][index],
                          provenance=provenance, precision_out=per_seed["precision"][index],
                          embeddings_out=per_seed["embeddings"][index], model_out=per_seed["model"][index],
                          model_context=model_context, data=data,
-                         shared_fit=shared_fits[index] if shared_fits else None)
+                         shared_fit=shared_fits[index] if shared_fits else None,
+                         prefit=prefits[index] if prefits else None)
         gc.collect()  # the next seed's fit starts from the memory one fit needs (mem_mb declares one)
+
+
+SEEDS_TOGETHER = ("auto", "always", "never")
+
+
+def _fit_seeds_together(method_name: str, params: Mapping, seeds: Sequence[int], data: Mapping,
+                        mode: str) -> list[tuple]:  # fmt: skip
+    """(fitted model, budget, fit seconds) per seed when the seeds are to be trained together (see
+    :func:`fit_and_evaluate_seeds`), else []."""
+    from avcmr.methods.budgets import budgeted_method
+    from avcmr.methods.torch_utils import pick_device
+
+    if mode not in SEEDS_TOGETHER:
+        raise ValueError(f"seeds_together must be one of {', '.join(SEEDS_TOGETHER)}, got {mode!r}")
+    train = data["train"]
+    built = [budgeted_method(method_name, params, len(train["labels"]), random_state=int(seed)) for seed in seeds]
+    fit_seeds = getattr(type(built[0][0]), "fit_seeds", None)
+    if mode == "never" or len(seeds) < 2 or fit_seeds is None:
+        return []
+    if mode == "auto" and pick_device(getattr(built[0][0], "device", "cpu")).type != "cuda":
+        return []
+    log.info("fitting %d seeds of %r together on %d pairs", len(seeds), method_name, len(train["labels"]))
+    started = time.perf_counter()
+    fit_seeds([model for model, _ in built], train["audio"], train["visual"], train["labels"])
+    share = (time.perf_counter() - started) / len(seeds)
+    return [(model, budget, share) for model, budget in built]
 
 
 def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int, eval_out, history_out,
                      provenance, precision_out=None, embeddings_out=None, model_out=None,
                      model_context: Mapping | None = None, data: Mapping | None = None,
-                     shared_fit=None) -> None:
+                     shared_fit=None, prefit: tuple | None = None) -> None:
     """Fit one (method, seed) on the training pairs, rank the test set both ways, store per-query AP.
 
     ``shared_fit``: for a variant row (``ugach_real``, ``agah_real``), the model file its base row
     wrote for this seed with the same parameters: that fitted model is evaluated the variant's way
     instead of training the same networks again; its fit time and training history are reported.
+    ``prefit``: (model, budget, fit seconds) of a fit already made for this seed (seeds trained
+    together); the row records ``seeds_together`` (how many).
 
     Optional outputs (each written when its path is given):
     - ``precision_out``: per-query P@K both ways, K = 10, 20, …, 1000 clipped to the number of
@@ -452,9 +488,15 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
 
     data = load_feature_arrays(features_path) if data is None else data  # given: already read
     train, test = data["train"], data["test"]
-    method, budget = budgeted_method(method_name, params, len(train["labels"]), random_state=seed)
+    if prefit is not None:
+        method, budget, fit_seconds = prefit
+        shared_with = None
+    else:
+        method, budget = budgeted_method(method_name, params, len(train["labels"]), random_state=seed)
     log.info("training budget %s: %s", budget.label, budget.params)
-    if shared_fit is None:
+    if prefit is not None:
+        log.info("%r was fitted with its other seeds (%.1f s its share)", method, fit_seconds)
+    elif shared_fit is None:
         log.info("fitting %r on %d pairs", method, len(train["labels"]))
         started = time.perf_counter()
         method.fit(train["audio"], train["visual"], train["labels"])
@@ -486,6 +528,7 @@ def fit_and_evaluate(features_path, method_name: str, params: Mapping, seed: int
         **training_summary(method_name, method, budget, method.get_params(), len(train["labels"])),
         "simplifications": getattr(method, "simplifications", ""),
         **({"fit_shared_with": shared_with} if shared_with else {}),
+        **({"seeds_together": True} if prefit is not None else {}),
     }
     write_table(pa.table(rows, schema=schemas.PER_QUERY_AP), eval_out, schemas.PER_QUERY_AP, provenance,
                 summary=summary)

@@ -52,7 +52,8 @@ for _rule_name, _mode, _seeds, _datasets in training_rules():
         # Memory: from the clip and test counts (avcmr.resources.fit_evaluate_mem_mb): the job's
         # libraries and torch, the features and training copies, the per-query P@K table, two
         # evaluation blocks (scores are ranked a block of queries at a time) and, for `random`, its
-        # dense n_test² scores. Seeds of one job run one after the other: one fit's memory.
+        # dense n_test² scores. Seeds of one job run one after the other: one fit's memory (seeds
+        # trained together, evaluation.seeds_together, hold their training copies on the GPU).
         conda:
             "../../envs/train.yaml"
         threads: lambda wc: fit_threads(wc.dataset)
@@ -70,6 +71,9 @@ for _rule_name, _mode, _seeds, _datasets in training_rules():
                 else [int(seed) for seed in _seeds]
             ),
             method_params=lambda wc: method_params(wc.dataset, wc.method),
+            seeds_together=lambda wc: SETTINGS[wc.dataset]["evaluation"].get(
+                "seeds_together", "auto"
+            ),
             model_context=lambda wc: model_context(wc.dataset),
             provenance=provenance("evaluation"),
         script:

@@ -15,4 +15,5 @@ fit_and_evaluate_seeds(
     provenance=snakemake.params.provenance,
     model_context={**snakemake.params.model_context, "pca_path": snakemake.input.pca},
     shared_fits=list(snakemake.input.shared_fits),
+    seeds_together=snakemake.params.seeds_together,
 )

@@ -75,9 +75,11 @@ ill-conditioned covariance) is skipped rather than stepped on and counted in
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -367,6 +369,18 @@ class _DualSubspaceFamily(RetrievalMethod):
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, audio, visual, labels) -> _DualSubspaceFamily:
+        fit_together([self], audio, visual, labels)
+        return self
+
+    @staticmethod
+    def fit_seeds(models, audio, visual, labels) -> list:
+        """Fit models that differ only in ``random_state`` together (:func:`fit_together`)."""
+        return fit_together(models, audio, visual, labels)
+
+    def _start(self, audio, visual, labels) -> _TrainingRun:
+        """Everything a fit needs before its first epoch: the validation split, input scaling, the
+        pairs on the device, the seeded networks (built right after seeding, as their initial
+        weights come from torch's global generator), the optimiser and the batch-order generator."""
         audio, visual, labels = check_training_data(audio, visual, labels)
         self._check_options()
         self.classes_, class_index = np.unique(labels, return_inverse=True)
@@ -385,13 +399,10 @@ class _DualSubspaceFamily(RetrievalMethod):
 
         self.audio_scaler_ = Standardizer().fit(audio[fit_rows])
         self.visual_scaler_ = Standardizer().fit(visual[fit_rows])
-        scaled_audio = self.audio_scaler_.transform(audio)
-        scaled_visual = self.visual_scaler_.transform(visual)
         # All pairs on the device once: batches are gathered there, never copied per step.
-        all_audio = to_tensor(scaled_audio, device)
-        all_visual = to_tensor(scaled_visual, device)
+        all_audio = to_tensor(self.audio_scaler_.transform(audio), device)
+        all_visual = to_tensor(self.visual_scaler_.transform(visual), device)
         fit_index = torch.as_tensor(fit_rows, device=device)
-        fit_audio, fit_visual = all_audio[fit_index], all_visual[fit_index]
         implicit_size = self._implicit_size(len(self.classes_))
         self.class_targets_ = class_targets(len(self.classes_), implicit_size)
         fit_targets = torch.as_tensor(self.class_targets_[class_index[fit_rows]], dtype=torch.float32, device=device)
@@ -411,33 +422,42 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.epoch_seconds_ = []
         self.n_skipped_batches_ = 0
         self.n_steps_ = 0
-        tracker = BestEpoch({"networks": networks})
         self.best_epoch_ = 0
-        for epoch in range(1, self.epochs + 1):
-            started = time.perf_counter()
-            record = {"epoch": epoch, **self._train_one_epoch(networks, optimizer, fit_audio, fit_visual, fit_targets, generator)}
-            record["steps"] = self.n_steps_
-            validated = select and len(scored_index) and (epoch % int(self.validation_interval) == 0 or epoch == self.epochs)
-            if validated:
-                record["val_map"] = self._validation_map(networks, all_audio, all_visual, class_index, head_index, scored_index)
-                if tracker.update(epoch, record["val_map"]):
-                    self.best_epoch_ = epoch
-            elif not select or not len(scored_index):
-                self.best_epoch_ = epoch
-            self.history_.append(record)
-            self.epoch_seconds_.append(time.perf_counter() - started)
-            log.info("%s epoch %d: %s", self.name, epoch, {k: round(v, 6) for k, v in record.items()})
-            if self.patience is not None and validated and epoch - self.best_epoch_ >= self.patience:
-                break
-        tracker.restore()
-        self.networks_ = networks.eval()
+        return _TrainingRun(model=self, networks=networks, optimizer=optimizer, generator=generator,
+                            all_audio=all_audio, all_visual=all_visual, fit_audio=all_audio[fit_index],
+                            fit_visual=all_visual[fit_index], fit_targets=fit_targets, class_index=class_index,
+                            validation_index=validation_index, head_index=head_index, scored_index=scored_index,
+                            select=select, tracker=BestEpoch({"networks": networks}))  # fmt: skip
 
-        # The fusion head, with the selected weights: on all training pairs (fusion_fit="train"),
-        # or on the held-out pairs, which the nets were not trained on.
-        head_rows = validation_index if self.fusion_fit == "holdout" else slice(None)
-        audio_outputs, visual_outputs = self._outputs(all_audio[head_rows], "audio"), self._outputs(all_visual[head_rows], "visual")
+    def _end_epoch(self, run: _TrainingRun, epoch: int, record: dict, training_seconds: float) -> None:
+        """Validate (when due), keep the best weights, log; mark the run finished at its last epoch
+        or when its patience ran out."""
+        started = time.perf_counter()
+        record = {"epoch": epoch, **record, "steps": self.n_steps_}
+        validated = run.select and len(run.scored_index) and (epoch % int(self.validation_interval) == 0
+                                                              or epoch == self.epochs)  # fmt: skip
+        if validated:
+            record["val_map"] = self._validation_map(run.networks, run.all_audio, run.all_visual, run.class_index,
+                                                     run.head_index, run.scored_index)  # fmt: skip
+            if run.tracker.update(epoch, record["val_map"]):
+                self.best_epoch_ = epoch
+        elif not run.select or not len(run.scored_index):
+            self.best_epoch_ = epoch
+        self.history_.append(record)
+        self.epoch_seconds_.append(training_seconds + time.perf_counter() - started)
+        log.info("%s epoch %d: %s", self.name, epoch, {k: round(v, 6) for k, v in record.items()})
+        run.finished = epoch >= self.epochs or bool(
+            self.patience is not None and validated and epoch - self.best_epoch_ >= self.patience)
+
+    def _finish(self, run: _TrainingRun) -> None:
+        """The selected weights, and the fusion head fitted with them: on all training pairs
+        (fusion_fit="train"), or on the held-out pairs, which the nets were not trained on."""
+        run.tracker.restore()
+        self.networks_ = run.networks.eval()
+        head_rows = run.validation_index if self.fusion_fit == "holdout" else slice(None)
+        audio_outputs = self._outputs(run.all_audio[head_rows], "audio")
+        visual_outputs = self._outputs(run.all_visual[head_rows], "visual")
         self.output_scalers_, self.cca_ = self._fit_head(audio_outputs, visual_outputs)
-        return self
 
     def _build_networks(self, audio_size: int, visual_size: int, implicit_size: int) -> nn.ModuleDict:
         return nn.ModuleDict({
@@ -460,36 +480,6 @@ class _DualSubspaceFamily(RetrievalMethod):
         outputs = {"explicit_audio": explicit_audio, "implicit_audio": implicit_audio,
                    "explicit_visual": explicit_visual, "implicit_visual": implicit_visual}  # fmt: skip
         return {name: value for name, value in outputs.items() if value is not None}
-
-    def _train_one_epoch(self, networks, optimizer, audio, visual, targets, generator) -> dict[str, float]:
-        networks.train()
-        sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=audio.device)
-        n_used = 0
-        batches = list(minibatches(len(audio), self.batch_size, generator))
-        gradient_norms = dict.fromkeys(GRADIENT_COLUMNS, float("nan"))
-        for index, batch in enumerate(batches):
-            batch = batch.to(audio.device)
-            with training_autocast(audio.device, self.training_precision):
-                outputs = self._forward(networks, audio[batch], visual[batch])
-            # The losses in float32 (L_corr's o×o algebra in float64) whatever the nets ran in.
-            outputs = {name: value.float() for name, value in outputs.items()}
-            losses = self._batch_losses(outputs, targets[batch])
-            if not torch.isfinite(losses["total"]):
-                self.n_skipped_batches_ += 1
-                log.warning("%s: skipped a batch with a non-finite loss", self.name)
-                continue
-            if index == len(batches) - 1:
-                gradient_norms = self._gradient_norms(losses["weighted"], outputs)
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            optimizer.step()
-            self.n_steps_ += 1
-            sums += torch.stack([losses[term].detach().double() for term in LOSS_TERMS]) * len(batch)
-            n_used += len(batch)
-        if n_used == 0:
-            raise RuntimeError(f"{self.name}: every batch of the epoch had a non-finite loss")
-        means = (sums / n_used).tolist()
-        return {**dict(zip(LOSS_TERMS, means, strict=True)), **gradient_norms}
 
     @staticmethod
     def _gradient_norms(weighted: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -559,6 +549,147 @@ class _DualSubspaceFamily(RetrievalMethod):
         """Number of network weights and biases (the linear CCA head is not counted)."""
         self._check_fitted("networks_")
         return count_parameters(self.networks_)
+
+
+# -- training, one estimator or several seeds together -----------------------------------------
+@dataclass(eq=False)
+class _TrainingRun:
+    """One estimator's fit in progress (``_DualSubspaceFamily._start``)."""
+
+    model: _DualSubspaceFamily
+    networks: nn.ModuleDict
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    all_audio: torch.Tensor
+    all_visual: torch.Tensor
+    fit_audio: torch.Tensor
+    fit_visual: torch.Tensor
+    fit_targets: torch.Tensor
+    class_index: np.ndarray
+    validation_index: torch.Tensor
+    head_index: torch.Tensor
+    scored_index: torch.Tensor
+    select: bool
+    tracker: BestEpoch
+    finished: bool = False
+
+
+class _BothModalities(nn.Module):
+    """The four output blocks of a ModuleDict of nets as one module call, for ``functional_call``."""
+
+    def __init__(self, networks: nn.ModuleDict):
+        super().__init__()
+        self.networks = networks
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> dict[str, torch.Tensor]:
+        return _DualSubspaceFamily._forward(self.networks, audio, visual)
+
+
+def fit_together(models: Sequence[_DualSubspaceFamily], audio, visual, labels) -> list[_DualSubspaceFamily]:
+    """Fit estimators of one variant that differ only in ``random_state`` on the same pairs, with
+    their networks' forward and backward passes batched across them (``torch.func.vmap`` over the
+    stacked weights of every estimator's own nets).
+
+    Each estimator keeps what a fit of its own has: its validation split, input scaling, initial
+    weights, batch order, optimiser (so a batch with a non-finite loss skips that estimator's
+    step only), model selection and early stopping (a stopped one leaves the batch). Results equal
+    separate fits up to the rounding of batched against single matrix products (a test bounds it).
+    ``epoch_seconds_`` holds each epoch's shared training time plus the estimator's own
+    validation. One estimator: exactly ``fit``.
+
+    It pays where a step is bound by kernel launches, as on a GPU; on a CPU one estimator's
+    products already keep the cores busy and the stacking costs copies
+    (``benchmarks/bench_seeds_together.py``).
+    """
+    models = list(models)
+    if not models:
+        return models
+    first = models[0]
+    reference = {key: value for key, value in first.get_params().items() if key != "random_state"}
+    for model in models[1:]:
+        if type(model) is not type(first):
+            raise ValueError(f"seeds trained together must be one variant: {first.name} and {model.name}")
+        params = {key: value for key, value in model.get_params().items() if key != "random_state"}
+        if params != reference:
+            differing = sorted(key for key in params if params[key] != reference.get(key))
+            raise ValueError(f"seeds trained together must differ only in random_state; these differ: {differing}")
+    runs = [model._start(audio, visual, labels) for model in models]
+    template = _BothModalities(copy.deepcopy(runs[0].networks).to("meta")) if len(runs) > 1 else None
+    epoch = 0
+    while any(not run.finished for run in runs):
+        epoch += 1
+        active = [run for run in runs if not run.finished]
+        started = time.perf_counter()
+        records = _train_epoch(active, template)
+        seconds = time.perf_counter() - started
+        for run, record in zip(active, records, strict=True):
+            run.model._end_epoch(run, epoch, record, seconds)
+    for run in runs:
+        run.model._finish(run)
+    return models
+
+
+def _forward_runs(steps: list[tuple[_TrainingRun, torch.Tensor]], template: _BothModalities | None
+                  ) -> list[dict[str, torch.Tensor]]:  # fmt: skip
+    """Each run's output blocks on its batch: one vmapped call over the stacked weights when the
+    batches have one size, else one call per run."""
+    run = steps[0][0]
+    with training_autocast(run.fit_audio.device, run.model.training_precision):
+        if len(steps) == 1 or len({len(batch) for _, batch in steps}) > 1:
+            return [run.model._forward(run.networks, run.fit_audio[batch], run.fit_visual[batch]) for run, batch in steps]
+        weights = [dict(run.networks.named_parameters()) for run, _ in steps]
+        stacked = {f"networks.{name}": torch.stack([each[name] for each in weights]) for name in weights[0]}
+        audio = torch.stack([run.fit_audio[batch] for run, batch in steps])
+        visual = torch.stack([run.fit_visual[batch] for run, batch in steps])
+        outputs = torch.func.vmap(lambda params, a, v: torch.func.functional_call(template, params, (a, v)))(
+            stacked, audio, visual)
+    return [{name: value[index] for name, value in outputs.items()} for index in range(len(steps))]
+
+
+def _train_epoch(runs: list[_TrainingRun], template: _BothModalities | None) -> list[dict[str, float]]:
+    """One epoch of every run, step by step in lockstep; per run the epoch's mean loss terms and the
+    gradient norms of its last batch."""
+    device = runs[0].fit_audio.device
+    epoch_batches = []
+    for run in runs:
+        run.networks.train()
+        epoch_batches.append([batch.to(device) for batch in minibatches(len(run.fit_audio), run.model.batch_size,
+                                                                          run.generator)])  # fmt: skip
+    sums = [torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=device) for _ in runs]
+    n_used = [0] * len(runs)
+    gradient_norms = [dict.fromkeys(GRADIENT_COLUMNS, float("nan")) for _ in runs]
+    for step in range(max(len(batches) for batches in epoch_batches)):
+        indices = [index for index, batches in enumerate(epoch_batches) if step < len(batches)]
+        steps = [(runs[index], epoch_batches[index][step]) for index in indices]
+        stepping, total = [], None
+        for index, (run, batch), outputs in zip(indices, steps, _forward_runs(steps, template), strict=True):
+            # The losses in float32 (L_corr's o×o algebra in float64) whatever the nets ran in.
+            outputs = {name: value.float() for name, value in outputs.items()}
+            losses = run.model._batch_losses(outputs, run.fit_targets[batch])
+            if not torch.isfinite(losses["total"]):
+                run.model.n_skipped_batches_ += 1
+                log.warning("%s: skipped a batch with a non-finite loss", run.model.name)
+                continue
+            if step == len(epoch_batches[index]) - 1:
+                gradient_norms[index] = run.model._gradient_norms(losses["weighted"], outputs)
+            stepping.append(index)
+            total = losses["total"] if total is None else total + losses["total"]
+            sums[index] += torch.stack([losses[term].detach().double() for term in LOSS_TERMS]) * len(batch)
+            n_used[index] += len(batch)
+        if total is None:
+            continue
+        for index in stepping:
+            runs[index].optimizer.zero_grad(set_to_none=True)
+        total.backward()  # the runs' weights are disjoint: each gets its own loss's gradient
+        for index in stepping:
+            runs[index].optimizer.step()
+            runs[index].model.n_steps_ += 1
+    records = []
+    for run, run_sums, used, norms in zip(runs, sums, n_used, gradient_norms, strict=True):
+        if used == 0:
+            raise RuntimeError(f"{run.model.name}: every batch of the epoch had a non-finite loss")
+        records.append({**dict(zip(LOSS_TERMS, (run_sums / used).tolist(), strict=True)), **norms})
+    return records
 
 
 # -- the four registered variants -------------------------------------------------------------

@@ -79,10 +79,13 @@ def _ordered(methods: Sequence[str], available) -> list[str]:
 
 def with_training_columns(summaries: pd.DataFrame) -> pd.DataFrame:
     """Summaries with budget / epochs / steps columns (evaluations written before budgets existed
-    say ``unrecorded``)."""
+    say ``unrecorded``); the device of a fit made with its other seeds says "(seeds together)"."""
     summaries = summaries.copy()
     for column, default in TRAINING_DEFAULTS.items():
         summaries[column] = summaries[column].fillna(default) if column in summaries else default
+    if "seeds_together" in summaries:  # fit seconds are then a share of one joint fit: say so
+        together = summaries["seeds_together"].fillna(False).astype(bool)
+        summaries.loc[together, "device"] = summaries.loc[together, "device"] + " (seeds together)"
     return summaries
 
 
