@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from avcmr.data.synthetic_features import make_synthetic_features, split_arrays
-from avcmr.methods.dual_subspace import DualSubspace, ExplicitImplicitShared, ExplicitSpace, fit_together
+from avcmr.methods.dual_subspace import (
+    DualSubspace,
+    ExplicitImplicitShared,
+    ExplicitSpace,
+    fit_together,
+)
 
 SMALL = {"audio_hidden": (32, 32), "visual_hidden": (32, 64), "batch_size": 100, "epochs": 6, "patience": None,
          "device": "cpu"}  # fmt: skip
@@ -73,3 +78,45 @@ def test_fit_together_refuses_models_that_differ_beyond_the_seed(data):
         fit_together(models, train["audio"], train["visual"], train["labels"])
     with pytest.raises(ValueError, match="one variant"):
         fit_together([DualSubspace(**SMALL), ExplicitSpace(**SMALL)], train["audio"], train["visual"], train["labels"])
+
+
+# -- the validation step on the device --------------------------------------------------------
+def test_validation_map_on_device_equals_sklearn_and_the_host_ranking():
+    import torch
+    from sklearn.metrics import average_precision_score
+
+    from avcmr.methods.base import cosine_similarity
+    from avcmr.methods.model_selection import validation_map, validation_map_on_device
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 60)
+    audio, visual = rng.standard_normal((60, 5)), rng.standard_normal((60, 5))
+    scores = cosine_similarity(audio, visual)  # continuous: no ties, where sklearn's AP is the same
+    expected = np.mean([np.mean([average_precision_score(labels == labels[i], row[i]) for i in range(60)])
+                        for row in (scores, scores.T)])  # fmt: skip
+    got = validation_map_on_device(torch.tensor(audio), torch.tensor(visual), torch.tensor(labels))
+    assert got == pytest.approx(expected, abs=1e-12)
+    # Ties (repeated and zero rows) broken in index order, as the host's tie_seed=None.
+    audio[10:20], visual[30:40], audio[5] = audio[0], visual[1], 0.0
+    host = validation_map(audio, visual, labels, tie_seed=None)
+    assert validation_map_on_device(torch.tensor(audio), torch.tensor(visual), torch.tensor(labels)) == pytest.approx(
+        host, abs=1e-12)
+
+
+def test_the_models_validation_step_equals_embedding_and_ranking_on_the_host(data):
+    import torch
+
+    from avcmr.methods.model_selection import validation_map
+
+    train, _ = data
+    model = DualSubspace(**SMALL, random_state=0).fit(train["audio"], train["visual"], train["labels"])
+    classes, class_index = np.unique(train["labels"], return_inverse=True)
+    scaled = [torch.as_tensor(scaler.transform(train[m]), dtype=torch.float32)
+              for scaler, m in ((model.audio_scaler_, "audio"), (model.visual_scaler_, "visual"))]  # fmt: skip
+    rows = torch.as_tensor(model.held_out_rows_)
+    head, scored = rows[0::2], rows[1::2]
+    got = model._validation_map(model.networks_, *scaled, class_index, head, scored)
+    scalers, cca = model._fit_head(model._outputs(scaled[0][head], "audio"), model._outputs(scaled[1][head], "visual"))
+    audio = model._apply_head(model._outputs(scaled[0][scored], "audio"), scalers, cca, "audio")
+    visual = model._apply_head(model._outputs(scaled[1][scored], "visual"), scalers, cca, "visual")
+    assert got == pytest.approx(validation_map(audio, visual, class_index[scored.numpy()], tie_seed=None), abs=1e-9)

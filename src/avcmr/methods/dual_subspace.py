@@ -92,7 +92,7 @@ from avcmr.methods.model_selection import (
     BestEpoch,
     count_parameters,
     stratified_validation_split_keep_one,
-    validation_map,
+    validation_map_on_device,
 )
 from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
@@ -498,8 +498,9 @@ class _DualSubspaceFamily(RetrievalMethod):
     # -- outputs, head and validation ---------------------------------------------------------
     @torch.no_grad()
     def _outputs(self, scaled: torch.Tensor, modality: str, networks: nn.ModuleDict | None = None,
-                 batch_size: int = 4096) -> np.ndarray:  # fmt: skip
-        """[explicit | implicit] outputs of one modality's nets on z-scored input (a device tensor)."""
+                 batch_size: int = 4096, to_host: bool = True) -> np.ndarray | torch.Tensor:  # fmt: skip
+        """[explicit | implicit] outputs of one modality's nets on z-scored input (a device tensor),
+        float64, as a host array (or, ``to_host=False``, a tensor on the device)."""
         networks = self.networks_ if networks is None else networks
         net = networks[modality]
         was_training = net.training
@@ -507,7 +508,8 @@ class _DualSubspaceFamily(RetrievalMethod):
         blocks = [torch.cat([block for block in net(scaled[start : start + batch_size]) if block is not None], dim=1)
                   for start in range(0, len(scaled), batch_size)]
         net.train(was_training)
-        return torch.cat(blocks).double().cpu().numpy()
+        outputs = torch.cat(blocks).double()
+        return outputs.cpu().numpy() if to_host else outputs
 
     def _fit_head(self, audio_outputs: np.ndarray, visual_outputs: np.ndarray):
         scalers = (Standardizer().fit(audio_outputs), Standardizer().fit(visual_outputs))
@@ -523,14 +525,25 @@ class _DualSubspaceFamily(RetrievalMethod):
         return cca.transform_y(scalers[1].transform(outputs))
 
     def _validation_map(self, networks, all_audio, all_visual, class_index, head_index, validation_index) -> float:
+        """The fusion head fitted on the host (a CCA of 10 + C dimensions), then the held-out pairs
+        embedded and ranked on the device, the head applied as one affine map per modality; ties in
+        index order (real-valued scores rarely tie). Equal to ranking on the host (a test)."""
         scalers, cca = self._fit_head(
             self._outputs(all_audio[head_index], "audio", networks),
             self._outputs(all_visual[head_index], "visual", networks),
         )
-        audio_embedding = self._apply_head(self._outputs(all_audio[validation_index], "audio", networks), scalers, cca, "audio")
-        visual_embedding = self._apply_head(self._outputs(all_visual[validation_index], "visual", networks), scalers, cca, "visual")
-        # Ties in index order (tie_seed=None): real-valued scores rarely tie.
-        return validation_map(audio_embedding, visual_embedding, class_index[validation_index.cpu().numpy()], tie_seed=None)
+        embeddings = []
+        for index, (modality, inputs) in enumerate((("audio", all_audio), ("visual", all_visual))):
+            # ((out − μ)/σ − m) W  =  out (W/σ) − (μ/σ + m) W, in float64 on the device.
+            mean, weights = (cca.mean_x_, cca.weights_x_) if modality == "audio" else (cca.mean_y_, cca.weights_y_)
+            scaled_weights = weights / scalers[index].scale_[:, None]
+            offset = -(scalers[index].mean_ / scalers[index].scale_ + mean) @ weights
+            outputs = self._outputs(inputs[validation_index], modality, networks, to_host=False)
+            device = outputs.device
+            embeddings.append(outputs @ torch.as_tensor(scaled_weights, device=device)
+                              + torch.as_tensor(offset, device=device))  # fmt: skip
+        labels = torch.as_tensor(class_index, device=validation_index.device)[validation_index]
+        return validation_map_on_device(*embeddings, labels)
 
     # -- the retrieval contract ---------------------------------------------------------------
     def _embed(self, features: np.ndarray, modality: str) -> np.ndarray:

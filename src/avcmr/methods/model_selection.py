@@ -233,6 +233,28 @@ def _mean_average_precision(
     return float(ap.mean())
 
 
+def validation_map_on_device(audio_embedding: torch.Tensor, visual_embedding: torch.Tensor, labels: torch.Tensor) -> float:
+    """:func:`validation_map` (cosine, ties in index order) computed where the embeddings are: the
+    n × n scores are ranked on the device (a GPU sorts them in milliseconds where the host took
+    about a second for 2,248 held-out pairs) and only the MAP comes back. float64 like the host's."""
+    audio, visual = audio_embedding.double(), visual_embedding.double()
+    # Cosine with a zero vector's similarity 0 (never NaN), as base.cosine_similarity.
+    audio = audio / torch.where((norm := audio.norm(dim=1, keepdim=True)) > 0, norm, 1.0)
+    visual = visual / torch.where((norm := visual.norm(dim=1, keepdim=True)) > 0, norm, 1.0)
+    scores = audio @ visual.T
+
+    def mean_average_precision(scores: torch.Tensor) -> float:
+        ranking = torch.sort(scores, dim=1, descending=True, stable=True).indices
+        hits = (labels[ranking] == labels[:, None]).double()
+        ranks = torch.arange(1, hits.shape[1] + 1, device=hits.device, dtype=torch.float64)
+        n_relevant = hits.sum(dim=1)
+        precision_sums = (hits.cumsum(dim=1) / ranks * hits).sum(dim=1)
+        ap = torch.where(n_relevant > 0, precision_sums / n_relevant.clamp(min=1), 0.0)
+        return float(ap.mean())
+
+    return 0.5 * (mean_average_precision(scores) + mean_average_precision(scores.T))
+
+
 def validation_map(
     audio_embedding: np.ndarray,
     visual_embedding: np.ndarray,
