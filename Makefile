@@ -3,10 +3,15 @@ VENV ?= .venv
 CORES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup update-yt-dlp demo test test-fast lint clean
 
 setup:
 	bash tools/setup.sh
+
+# YouTube changes what it serves every few weeks and only a recent yt-dlp keeps up (pyproject.toml
+# requires a minimum version, not a pin): run this when clip downloads start failing.
+update-yt-dlp: setup
+	$(VENV)/bin/python -m pip install -q --upgrade yt-dlp
 
 # The main job: the embedded synthetic dataset from raw video to results/synthetic/map.tsv.
 demo: setup

@@ -25,8 +25,19 @@ def load_default():
 
 
 def test_default_and_tiny_configs_validate():
-    validate(load_default(), SCHEMA)
-    validate(yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text()), SCHEMA)
+    for config in (load_default(), yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())):
+        validate(config, SCHEMA)  # raises on the first violation
+        check_config_schema(config, SCHEMA)  # the workflow's own check, one line per mistake
+        assert config["default_datasets"] and set(config["default_datasets"]) <= set(config["datasets"])
+        for name in config["default_datasets"]:
+            check_dataset(dataset_settings(config, name))
+    # Neither check passes everything: the same config with a wrong type is refused by both.
+    config = load_default()
+    config["features"]["shard_size"] = "many"
+    with pytest.raises(Exception, match="'many' is not of type 'integer'"):
+        validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"^config key features\.shard_size: 'many' is not of type 'integer'$"):
+        check_config_schema(config, SCHEMA)
 
 
 def test_every_schema_key_is_described():
@@ -135,11 +146,26 @@ def test_unknown_method_parameter_names_the_key_and_the_constructor_arguments():
 
 
 def test_budget_and_every_constructor_argument_pass():
+    from avcmr.methods.registry import constructor_parameters
+
     config = load_default()
-    config["method_params"]["cca"] = {"n_components": 3, "reg": 0.1, "budget": "paper"}
+    # Every constructor argument of every method (the seed excepted) and `budget`, globally and for a
+    # dataset: the check reads the names, and none is refused.
+    every = {method: {**{name: 1 for name in names if name != "random_state"}, "budget": "paper"}
+             for method, names in constructor_parameters().items()}
+    assert sorted(every) == available_methods() and {"n_components", "reg"} <= set(every["cca"])
+    config["method_params"] = every
     config["datasets"]["synthetic"]["method_params"] = {"dcca": {"budget": "quick", "epochs": 2}}
-    check_method_params(config)
-    check_config_schema(config, SCHEMA)
+    config["datasets"]["synthetic"]["budget"] = "paper"
+    assert check_method_params(config) is None
+    assert check_config_schema(config, SCHEMA) is None
+    # ...while the seed, which comes from evaluation.seeds, is refused, and so is an unknown budget.
+    config["method_params"]["cca"]["random_state"] = 0
+    with pytest.raises(ConfigError, match=r"^config key method_params\.cca\.random_state: cca has no parameter"):
+        check_method_params(config)
+    config["datasets"]["synthetic"]["budget"] = "paperz"
+    with pytest.raises(ConfigError, match=r"^config key datasets\.synthetic\.budget: 'paperz' is not allowed"):
+        check_config_schema(config, SCHEMA)
 
 
 @pytest.mark.parametrize(

@@ -1,81 +1,20 @@
-"""Release archives: resumable download from a Range-capable loopback server, sha256/size checks,
+"""Release archives: sha256/size checks before unpacking (the download itself: test_io_http_fetch.py),
 safe unpacking (zip and tar.gz; zip-slip, links, caps) and the layouts of VEGAS and AVE."""
 
 import hashlib
-import http.server
 import io
-import re
 import tarfile
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from avcmr.data.archive import ArchiveError, compile_layout, unpack_archive
+from avcmr.data.archive import ArchiveError, compile_layout, unpack_archive, unpack_dataset_archive
 from avcmr.data.folder import content_fingerprint, list_folder_dataset
 from avcmr.io.parquet import read_metadata, read_table
-from avcmr.media.http_fetch import FetchError, fetch_resumable, partial_path
 
 CLASSES = ("dog", "drum", "helicopter")
 VEGAS_LAYOUT = "VEGAS/{label}/videos/{clip}.mp4"
-
-
-class ArchiveServer(http.server.ThreadingHTTPServer):
-    """Serves ``files`` (path → bytes) with HTTP Range; counts the body bytes it sends; the next
-    ``drop_after`` response is cut off after that many body bytes (an interrupted transfer)."""
-
-    def __init__(self, files):
-        super().__init__(("127.0.0.1", 0), RangeHandler)
-        self.files, self.bytes_served, self.drop_after, self.ranges = files, 0, None, []
-
-    def url(self, name):
-        return f"http://127.0.0.1:{self.server_port}/{name}"
-
-
-class RangeHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        data = self.server.files.get(self.path.lstrip("/"))
-        if data is None:
-            self.send_error(404)
-            return
-        size, start = len(data), 0
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
-        self.server.ranges.append(self.headers.get("Range"))
-        if match:
-            start = int(match.group(1))
-            if start >= size:
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{size}")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(size - start))
-        self.end_headers()
-        body = data[start:]
-        if self.server.drop_after is not None:
-            body, self.server.drop_after = body[: self.server.drop_after], None
-            self.close_connection = True
-        # Counted before the write: a client that has read the whole body may go on (and the test
-        # reset the count) before this thread runs its next line.
-        self.server.bytes_served += len(body)
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server():
-    httpd = ArchiveServer({})
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def clip_bytes(label: str, index: int) -> bytes:
@@ -118,50 +57,6 @@ def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-# --- download ------------------------------------------------------------------------------------
-
-
-def test_an_interrupted_download_resumes_and_fetches_at_most_one_chunk_twice(server, tmp_path):
-    data = b"".join(clip_bytes("x", i) for i in range(40))  # 256 kB
-    server.files["VEGAS.zip"] = data
-    server.drop_after = 100_001
-    target, chunk = tmp_path / "VEGAS.zip", 16_384
-    digest = hashlib.sha256(data).hexdigest()
-    with pytest.raises(FetchError, match="after 1 attempts.*next run resumes"):
-        fetch_resumable(server.url("VEGAS.zip"), target, digest, len(data), attempts=1, chunk_bytes=chunk)
-    assert not target.exists() and partial_path(target).stat().st_size == 100_001
-    fetch_resumable(server.url("VEGAS.zip"), target, digest, len(data), attempts=1, chunk_bytes=chunk)
-    assert target.read_bytes() == data and not partial_path(target).exists()
-    assert server.ranges == [None, "bytes=100001-"]
-    assert server.bytes_served - len(data) <= chunk
-    # Within one call, a dropped connection is retried from the bytes on disk.
-    server.drop_after, server.bytes_served = 50_000, 0
-    again = fetch_resumable(server.url("VEGAS.zip"), tmp_path / "again.zip", digest, attempts=2, backoff_s=0,
-                            chunk_bytes=chunk)
-    assert again.read_bytes() == data and server.bytes_served - len(data) <= chunk
-    # A file already there and right is not fetched again.
-    served = server.bytes_served
-    fetch_resumable(server.url("VEGAS.zip"), target, digest, len(data))
-    assert server.bytes_served == served
-
-
-@pytest.mark.parametrize("sha256, size, message", [
-    ("0" * 64, None, "sha256 [0-9a-f]{64}, expected 0{64}.*deleted"),
-    (None, 123, r"bytes, expected 123.*deleted"),
-])
-def test_a_wrong_archive_stops_with_a_clear_error_and_keeps_nothing(server, tmp_path, sha256, size, message):
-    server.files["VEGAS.zip"] = clip_bytes("y", 0)
-    target = tmp_path / "VEGAS.zip"
-    with pytest.raises(FetchError, match=message):
-        fetch_resumable(server.url("VEGAS.zip"), target, sha256, size)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_missing_archive_is_a_one_line_error(server, tmp_path):
-    with pytest.raises(FetchError, match="HTTP 404"):
-        fetch_resumable(server.url("nothing.zip"), tmp_path / "nothing.zip", attempts=3, backoff_s=0)
-
-
 # --- unpacking -----------------------------------------------------------------------------------
 
 
@@ -197,6 +92,22 @@ def test_vegas_layout_unpacks_the_clips_and_refuses_bad_members(tmp_path, kind):
         f"{label}_{i}.mp4" for label in CLASSES for i in range(2))
     assert counts["unpacked"] == 6 and counts["refused"] == len(refused) and counts["not_in_layout"] == 1
     assert read_metadata(tmp_path / "work/members.parquet")["archive_counts"] == counts
+
+
+@pytest.mark.parametrize("check, message", [
+    ({"archive_sha256": "0" * 64}, "sha256 [0-9a-f]{64}, expected 0{64}.*fix archive_sha256 / archive_bytes"),
+    ({"archive_bytes": 1}, r"\d+ bytes, expected 1.*fix archive_sha256 / archive_bytes"),
+])
+def test_a_configured_archive_that_fails_its_checks_is_not_unpacked(tmp_path, check, message):
+    archive = write_zip(tmp_path / "VEGAS.zip", vegas_members(), evil=False)
+    spec = {"layout": VEGAS_LAYOUT, **check}
+    with pytest.raises(ArchiveError, match=message):
+        unpack_dataset_archive(archive, spec, tmp_path / "unpacked", tmp_path / "members.parquet")
+    assert not (tmp_path / "unpacked").exists() and not (tmp_path / "members.parquet").exists()
+    right = {"layout": VEGAS_LAYOUT, "archive_sha256": hashlib.sha256(archive.read_bytes()).hexdigest().upper(),
+             "archive_bytes": archive.stat().st_size}
+    counts = unpack_dataset_archive(archive, right, tmp_path / "unpacked", tmp_path / "members.parquet")
+    assert counts["unpacked"] == 6
 
 
 def test_unpacking_again_changes_no_file_and_no_fingerprint(tmp_path):

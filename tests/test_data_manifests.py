@@ -29,7 +29,6 @@ from avcmr.data.manifests import (
     check_sha256,
     dataset_listing,
     fetch_source,
-    file_sha256,
     limit_clips,
     read_audioset_segments,
     read_ave_annotations,
@@ -38,6 +37,7 @@ from avcmr.data.manifests import (
     vggsound_listing,
 )
 from avcmr.data.split import listed_split
+from avcmr.io.checksums import file_digest
 from avcmr.io.parquet import read_metadata, read_table, write_table
 
 AVE_SHA256 = "0d24a9ec5cd4ceb779ebd83d74e83ec8e55c5e468cede3f320fb57346c9dd321"
@@ -280,14 +280,14 @@ def test_the_acquisition_summary_names_its_lists_and_the_audioset_caveat(tmp_pat
     assert listing["clip_id"].tolist() == ["dog1_10000_20000", "drum1_0_10000", "dog2_3000_13000"]
     assert listing["shard"].tolist() == [0, 0, 1]
     sources = read_metadata(tmp_path / "listing.parquet")["listing_sources"]
-    assert sources["segments0"]["sha256"] == file_sha256(segments)
+    assert sources["segments0"]["sha256"] == file_digest(segments)
     summary = acquisition_summary(tmp_path / "listing.parquet", [], [], [], [], tmp_path / "acquisition.tsv")
     assert summary.set_index("label")["listed"].to_dict() == {"/m/026t6": 1, "dog": 2, "TOTAL": 3}
     header = [line for line in (tmp_path / "acquisition.tsv").read_text().splitlines() if line.startswith("#")]
     assert header[0].startswith("# note: ") and "without human checking" in header[0]
     assert "VEGAS's human filtering" in header[0]
     assert header[1] == (f"# source segments0: {segments} ({segments.stat().st_size} bytes, "
-                         f"sha256 {file_sha256(segments)})")
+                         f"sha256 {file_digest(segments)})")
 
 
 @pytest.fixture
@@ -321,7 +321,7 @@ def test_a_fetched_list_gets_its_sha256_recorded_and_a_wrong_one_keeps_nothing(l
     with pytest.raises(ManifestError, match=f"has sha256 {digest}, the config expects {'0' * 64}"):
         fetch_source(f"{base}/unbalanced_train_segments.csv", other, "0" * 64)
     assert not other.parent.exists() or list(other.parent.iterdir()) == []
-    with pytest.raises(ManifestError, match="HTTP Error 404.*place it at"):
+    with pytest.raises(ManifestError, match="HTTP 404.*place it at"):
         fetch_source(f"{base}/missing.csv", other)
 
 

@@ -42,13 +42,22 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+# Required at a minimum version instead of pinned (pyproject.toml says why: YouTube changes, and
+# only a recent yt-dlp keeps up).
+MINIMUM_ONLY = {"yt-dlp"}
+
+
 def pins(requirements: list[str]) -> dict[str, str]:
-    """{normalised name: version} of exact `name==version` requirements; anything else is an error."""
+    """{normalised name: `==version`} of exact pins, `>=version` for :data:`MINIMUM_ONLY`; anything
+    else is an error."""
     result = {}
     for requirement in requirements:
-        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", requirement.strip())
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(==|>=)([^\s;]+)", requirement.strip())
         assert match, f"not an exact pin: {requirement!r}"
-        result[normalise(match.group(1))] = match.group(2)
+        name, operator = normalise(match.group(1)), match.group(2)
+        expected = ">=" if name in MINIMUM_ONLY else "=="
+        assert operator == expected, f"{requirement!r}: {name} must be required with {expected}"
+        result[name] = operator + match.group(3)
     return result
 
 

@@ -25,51 +25,114 @@ def patches():
     return np.random.default_rng(0).normal(0.0, 2.0, (5, 96, 64)).astype(np.float32)
 
 
+# The variables of the AudioSet VGGish release (tensorflow/models research/audioset/vggish,
+# vggish_slim.define_vggish_slim: TF-slim scopes under 'vggish/', slim.repeat naming conv3/conv3_1, ...;
+# 96 × 64 log-mel input), in the order of the network, with their kernel shapes; each has `weights`
+# and `biases` (shape: the last dimension). Written out here, independently of VGGISH_LAYERS.
+OFFICIAL_VGGISH_VARIABLES = [
+    ("vggish/conv1", (3, 3, 1, 64)),
+    ("vggish/conv2", (3, 3, 64, 128)),
+    ("vggish/conv3/conv3_1", (3, 3, 128, 256)),
+    ("vggish/conv3/conv3_2", (3, 3, 256, 256)),
+    ("vggish/conv4/conv4_1", (3, 3, 256, 512)),
+    ("vggish/conv4/conv4_2", (3, 3, 512, 512)),
+    ("vggish/fc1/fc1_1", (12288, 4096)),
+    ("vggish/fc1/fc1_2", (4096, 4096)),
+    ("vggish/fc2", (4096, 128)),
+]
+
+
 @pytest.fixture(scope="module")
 def vggish_checkpoint(tmp_path_factory):
-    """A seeded VGGish written as a TF-slim checkpoint (format V1, one file) with the official names.
-
-    The weights are drawn with numpy (seed 5, He scale): the same as a seeded Keras init for this
-    purpose, and several times faster for the 72 M parameters.
+    """A checkpoint with the release's variable names and shapes (TF checkpoint format V1, one file,
+    as the released vggish_model.ckpt), written here with TensorFlow's own Save op, not by the code
+    under test. The weights are drawn with numpy (seed 5, He scale; biases N(0, 0.1)), distinct per
+    variable, so that a layer loaded from the wrong variable changes the outputs.
     """
-    from avcmr.features.vggish import build_vggish, write_vggish_checkpoint
-
-    model = build_vggish(random_init=False)
-    rng = np.random.default_rng(5)
-    for layer in model.layers:
-        if layer.get_weights():
-            kernel, bias = layer.get_weights()
-            scale = np.sqrt(2.0 / np.prod(kernel.shape[:-1]))
-            layer.set_weights([rng.standard_normal(kernel.shape, dtype=np.float32) * np.float32(scale),
-                               rng.normal(0.0, 0.1, bias.shape).astype(np.float32)])
-    path = write_vggish_checkpoint(model, tmp_path_factory.mktemp("vggish") / "vggish_model.ckpt")
-    return model, path
-
-
-def test_vggish_checkpoint_has_the_official_variable_names(vggish_checkpoint):
     import tensorflow as tf
 
-    _, path = vggish_checkpoint
-    assert path.is_file()  # one file, like the released vggish_model.ckpt
-    shapes = tf.train.load_checkpoint(str(path)).get_variable_to_shape_map()
-    assert shapes["vggish/conv1/weights"] == [3, 3, 1, 64]
-    assert shapes["vggish/conv3/conv3_2/biases"] == [256]
-    assert shapes["vggish/fc1/fc1_1/weights"] == [12288, 4096]
-    assert shapes["vggish/fc2/weights"] == [4096, 128]
-    assert len(shapes) == 18
+    rng = np.random.default_rng(5)
+    tensors = {}
+    for scope, shape in OFFICIAL_VGGISH_VARIABLES:
+        scale = np.float32(np.sqrt(2.0 / np.prod(shape[:-1])))
+        tensors[f"{scope}/weights"] = rng.standard_normal(shape, dtype=np.float32) * scale
+        tensors[f"{scope}/biases"] = rng.normal(0.0, 0.1, shape[-1]).astype(np.float32)
+    path = tmp_path_factory.mktemp("vggish") / "vggish_model.ckpt"
+    tf.raw_ops.Save(filename=str(path), tensor_names=list(tensors),
+                    data=[tf.constant(value) for value in tensors.values()])
+    return tensors, path
 
 
-def test_vggish_checkpoint_loads_back_to_identical_outputs(vggish_checkpoint, patches):
+def release_forward(tensors: dict, patches: np.ndarray) -> np.ndarray:
+    """The release's network (vggish_slim.define_vggish_slim) written out with plain TF ops: 3×3
+    convolutions (stride 1, SAME) + ReLU, 2×2 max-pools (stride 2, SAME), flatten, two ReLU fc1
+    layers, linear fc2."""
+    import tensorflow as tf
+
+    def conv(net, scope):
+        return tf.nn.relu(tf.nn.conv2d(net, tensors[f"{scope}/weights"], 1, "SAME") + tensors[f"{scope}/biases"])
+
+    def pool(net):
+        return tf.nn.max_pool2d(net, 2, 2, "SAME")
+
+    def dense(net, scope):
+        return tf.matmul(net, tensors[f"{scope}/weights"]) + tensors[f"{scope}/biases"]
+
+    net = tf.reshape(tf.constant(patches, tf.float32), [-1, 96, 64, 1])
+    net = pool(conv(net, "vggish/conv1"))
+    net = pool(conv(net, "vggish/conv2"))
+    net = pool(conv(conv(net, "vggish/conv3/conv3_1"), "vggish/conv3/conv3_2"))
+    net = pool(conv(conv(net, "vggish/conv4/conv4_1"), "vggish/conv4/conv4_2"))
+    net = tf.reshape(net, [tf.shape(net)[0], -1])
+    net = tf.nn.relu(dense(tf.nn.relu(dense(net, "vggish/fc1/fc1_1")), "vggish/fc1/fc1_2"))
+    return dense(net, "vggish/fc2").numpy()
+
+
+def test_vggish_loads_the_release_checkpoint_and_computes_the_release_network(vggish_checkpoint, patches):
     from avcmr.features.vggish import VGGishExtractor
 
-    model, path = vggish_checkpoint
-    expected = model.predict(patches[..., None], verbose=0)
+    tensors, path = vggish_checkpoint
     config = {"checkpoint": str(path), "checkpoint_sha256": file_sha256(path).upper()}
     extractor = VGGishExtractor(parse_weights({"vggish": config}, "vggish"))
-    # The extractor starts from all-zero weights: equal outputs mean every layer was loaded.
-    assert np.abs(expected).mean() > 1e-3
-    np.testing.assert_array_equal(extractor.embed(patches), expected)
+    # Every layer holds the release variable of its place in the network (the extractor starts
+    # from all-zero weights, so a layer left out would stay zero).
+    kernels = [layer.get_weights() for layer in extractor.model.layers if layer.get_weights()]
+    assert len(kernels) == len(OFFICIAL_VGGISH_VARIABLES)
+    for (kernel, bias), (scope, shape) in zip(kernels, OFFICIAL_VGGISH_VARIABLES, strict=True):
+        assert kernel.shape == shape, scope
+        np.testing.assert_array_equal(kernel, tensors[f"{scope}/weights"], err_msg=scope)
+        np.testing.assert_array_equal(bias, tensors[f"{scope}/biases"], err_msg=scope)
+    expected = release_forward(tensors, patches)
+    assert expected.shape == (5, 128) and np.abs(expected).mean() > 1e-3
+    np.testing.assert_allclose(extractor.embed(patches), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert extractor.weights_sha256 == {"checkpoint": file_sha256(path)}
+
+
+def test_written_vggish_checkpoint_has_the_release_names_shapes_and_tensors(vggish_checkpoint, tmp_path):
+    import tensorflow as tf
+
+    from avcmr.features.vggish import build_vggish, load_vggish_checkpoint, write_vggish_checkpoint
+
+    tensors, release = vggish_checkpoint
+    model = build_vggish(random_init=False)
+    load_vggish_checkpoint(model, release)
+    path = write_vggish_checkpoint(model, tmp_path / "vggish_model.ckpt")
+    assert path.is_file()  # one file, like the released vggish_model.ckpt
+    reader = tf.train.load_checkpoint(str(path))
+    expected_shapes = {}
+    for scope, shape in OFFICIAL_VGGISH_VARIABLES:
+        expected_shapes[f"{scope}/weights"], expected_shapes[f"{scope}/biases"] = list(shape), [shape[-1]]
+    assert reader.get_variable_to_shape_map() == expected_shapes
+    for name, value in tensors.items():
+        np.testing.assert_array_equal(reader.get_tensor(name), value, err_msg=name)
+
+
+def test_sha256_of_a_checkpoint_prefix_is_that_of_its_files_in_name_order(tmp_path):
+    (tmp_path / "m.ckpt.index").write_bytes(b"index")
+    (tmp_path / "m.ckpt.data-00000-of-00001").write_bytes(b"data" * 1000)
+    (tmp_path / "m.ckpt.part").write_bytes(b"an unfinished download")  # not part of the checkpoint
+    assert file_sha256(tmp_path / "m.ckpt") == hashlib.sha256(b"data" * 1000 + b"index").hexdigest()
+    assert file_sha256(tmp_path / "m.ckpt.index") == hashlib.sha256(b"index").hexdigest()
 
 
 def test_vggish_sha256_is_checked_when_configured(vggish_checkpoint):
@@ -201,7 +264,7 @@ def test_fetch_refuses_a_wrong_digest_and_leaves_nothing(file_server, tmp_path):
 def test_offline_fetch_says_which_file_to_place_where(tmp_path):
     target = tmp_path / "resources/weights/vggish_model.ckpt"
     with pytest.raises(MissingWeightsError) as error:
-        fetch_official_file("http://127.0.0.1:9/vggish_model.ckpt", target, "VGGish checkpoint")
+        fetch_official_file("http://127.0.0.1:9/vggish_model.ckpt", target, "VGGish checkpoint", attempts=1)
     message = str(error.value)
     assert str(target) in message and "AudioSet VGGish release" in message and "\n" not in message
 

@@ -55,6 +55,15 @@ def test_unknown_method_and_parameter_are_clear_errors():
 def test_random_method_is_seeded(rng):
     x = rng.normal(size=(10, 4))
     labels = np.arange(10) % 2
-    a = make_method("random", random_state=3).fit(x, x, labels).similarity(x, x)
-    b = make_method("random", random_state=3).fit(x, x, labels).similarity(x, x)
-    np.testing.assert_array_equal(a, b)
+
+    def scores(seed):
+        return make_method("random", random_state=seed).fit(x, x, labels).similarity(x, x)
+
+    a, b = scores(3), scores(3)
+    np.testing.assert_array_equal(a, b)  # the same seed: the same scores
+    # Another seed draws other scores, and the scores are a real draw: distinct within each query's
+    # row (a random ranking of the candidates), neither constant nor the identity's.
+    assert not np.allclose(a, scores(4))
+    assert all(len(np.unique(row)) == len(row) for row in a)
+    assert len({tuple(np.argsort(row)) for row in a}) > 1
+    assert a.shape == (10, 10) and ((a >= 0) & (a < 1)).all()

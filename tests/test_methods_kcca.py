@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
 from easy_features import average_map, make_easy_features
 from scipy.spatial.distance import cdist, pdist
 from scipy.stats import pearsonr
@@ -55,6 +56,34 @@ def exact_kcca(train_a, train_v, test_a, test_v, gamma_a, gamma_v, reg_a, reg_v,
     return correlations, kernel_a @ alpha, kernel_v @ beta, cross_a @ alpha, cross_v @ beta
 
 
+def median_gamma(standardised: np.ndarray) -> float:
+    """The median heuristic by scipy: 1/(2σ²) with σ² the median squared distance between rows."""
+    return 1.0 / (2.0 * np.median(pdist(standardised, "sqeuclidean")))
+
+
+def scaled_ridge(standardised: np.ndarray, gamma: float, ridge: float) -> float:
+    """r = ridge × the mean eigenvalue of the centred feature covariance (module docstring, step 3)
+    when every training row is a landmark: the Nyström features then reproduce the kernel on its
+    eigen-directions above 1e-10·λ_max (the others are dropped), so tr Σ = tr(C K_kept C)/(n − 1),
+    averaged over the kept directions."""
+    n = len(standardised)
+    values, vectors = scipy.linalg.eigh(np.exp(-gamma * cdist(standardised, standardised, "sqeuclidean")))
+    keep = values > 1e-10 * values.max()
+    kept = (vectors[:, keep] * values[keep]) @ vectors[:, keep].T
+    centring = np.eye(n) - 1.0 / n
+    return ridge * np.trace(centring @ kept @ centring) / (n - 1) / keep.sum()
+
+
+def independent_exact_kcca(audio, visual, test_audio, test_visual, gamma_scale, ridge, n_components):
+    """Exact KCCA of raw views, with the standardisation, kernel widths and ridges computed here."""
+    train_a, test_a = standardise(audio, test_audio)
+    train_v, test_v = standardise(visual, test_visual)
+    gamma_a, gamma_v = gamma_scale * median_gamma(train_a), gamma_scale * median_gamma(train_v)
+    reg_a, reg_v = scaled_ridge(train_a, gamma_a, ridge), scaled_ridge(train_v, gamma_v, ridge)
+    return exact_kcca(train_a, train_v, test_a, test_v, gamma_a, gamma_v, reg_a, reg_v, n_components), (
+        gamma_a, gamma_v, reg_a, reg_v)
+
+
 def assert_same_directions(left: np.ndarray, right: np.ndarray, tolerance: float):
     for component in range(left.shape[1]):
         correlation = np.corrcoef(left[:, component], right[:, component])[0, 1]
@@ -71,12 +100,11 @@ def test_all_landmarks_equals_exact_kcca(ridge):
     test_audio, test_visual = nonlinear_views(30, seed=1)
     model = KernelCCA(n_components=4, n_landmarks=500, ridges=(ridge,), **EXACT).fit(audio, visual, np.zeros(140))
     assert len(model.landmark_index_) == 140  # clipped to n
-    train_a, test_a = standardise(audio, test_audio)
-    train_v, test_v = standardise(visual, test_visual)
-    correlations, proj_a, proj_v, test_proj_a, test_proj_v = exact_kcca(
-        train_a, train_v, test_a, test_v, model.gamma_audio_, model.gamma_visual_,
-        model.reg_audio_, model.reg_visual_, 4,
-    )
+    (correlations, proj_a, proj_v, test_proj_a, test_proj_v), parameters = independent_exact_kcca(
+        audio, visual, test_audio, test_visual, 1.0, ridge, 4)
+    # The widths and ridges the model used are those of the documented formulas.
+    np.testing.assert_allclose((model.gamma_audio_, model.gamma_visual_, model.reg_audio_, model.reg_visual_),
+                               parameters, rtol=1e-8)
     assert correlations[0] > 0.9  # the views are strongly (non-linearly) related
     np.testing.assert_allclose(model.correlations_, correlations, rtol=1e-6)
     assert_same_directions(model.embed_audio(audio), proj_a, 1e-8)
@@ -124,34 +152,32 @@ def held_out_correlation(audio_embedding: np.ndarray, visual_embedding: np.ndarr
 
 def test_width_and_ridge_are_chosen_on_an_unstratified_validation_split():
     audio, visual = nonlinear_views(300, seed=6)
-    test_audio, _ = nonlinear_views(20, seed=7)
+    test_audio, test_visual = nonlinear_views(20, seed=7)
     labels = np.arange(300) % 3
-    grid = {"n_components": 3, "n_landmarks": 1000, "validation_fraction": 0.2}
-    # Grid order chosen so that the best point (measured: scale ¼, ridge 1e-3) is not the first one.
+    # Every training pair a landmark: each grid point is then exact KCCA, computed here independently.
+    grid = {"n_components": 3, "n_landmarks": 1000, "max_landmark_fraction": 1.0, "validation_fraction": 0.2}
     model = KernelCCA(gamma_scales=(4.0, 1.0, 0.25), ridges=(0.1, 1e-3), **grid).fit(audio, visual, labels)
     fit_rows, validation_rows = unstratified_validation_split(300, 0.2, 0)
     assert len(validation_rows) == 60
     expected = {}
     for scale in (0.25, 1.0, 4.0):
         for ridge in (1e-3, 0.1):
-            single = KernelCCA(gamma_scales=(scale,), ridges=(ridge,), **{**grid, "validation_fraction": 0.0})
-            single.fit(audio[fit_rows], visual[fit_rows], labels[fit_rows])
-            expected[scale, ridge] = held_out_correlation(
-                single.embed_audio(audio[validation_rows]), single.embed_visual(visual[validation_rows])
-            )
+            (_, _, _, val_a, val_v), _ = independent_exact_kcca(
+                audio[fit_rows], visual[fit_rows], audio[validation_rows], visual[validation_rows], scale, ridge, 3)
+            expected[scale, ridge] = held_out_correlation(val_a, val_v)
     recorded = {(row["gamma_scale"], row["ridge"]): row["val_total_correlation"] for row in model.history_}
-    assert recorded == pytest.approx(expected, rel=1e-9)
+    assert recorded == pytest.approx(expected, rel=1e-6)
     best = max(expected, key=expected.get)
+    # The grid's order puts the best point (measured) after the first one.
     assert (model.gamma_scale_, model.ridge_) == best and best != (4.0, 0.1)
     assert [row["selected"] for row in model.history_].count(True) == 1
-    # Landmarks capped at a fifth of the pairs: 240 fit pairs → 48 during selection, 60 in the refit.
-    assert {row["n_landmarks"] for row in model.history_} == {48}
-    assert len(model.landmark_index_) == 60
-    # The chosen point is refitted on all 300 training pairs.
-    refit = KernelCCA(gamma_scales=(best[0],), ridges=(best[1],), **{**grid, "validation_fraction": 0.0})
-    refit.fit(audio, visual, labels)
-    np.testing.assert_allclose(model.embed_audio(test_audio), refit.embed_audio(test_audio), rtol=1e-9, atol=1e-12)
-    assert model.gamma_audio_ == pytest.approx(best[0] * refit.base_gamma_audio_)
+    # The selection fits on the 240 fit pairs only; the chosen point is refitted on all 300.
+    assert {row["n_landmarks"] for row in model.history_} == {240} and len(model.landmark_index_) == 300
+    (_, _, _, test_proj_a, test_proj_v), (gamma_a, _, _, _) = independent_exact_kcca(
+        audio, visual, test_audio, test_visual, best[0], best[1], 3)
+    assert_same_directions(model.embed_audio(test_audio), test_proj_a, 1e-6)
+    assert_same_directions(model.embed_visual(test_visual), test_proj_v, 1e-6)
+    assert model.gamma_audio_ == pytest.approx(gamma_a, rel=1e-8)
 
 
 def test_bad_grids_are_refused():

@@ -27,20 +27,30 @@ MEMORY_COMMENT = re.compile(r"# Memory: (\d+) MB(?: \+ (\d+) MB per clip of the 
 # against measured peaks in test_memory_declarations.py): `mem_mb=mem_mb("<stage>")`.
 DATA_SIZED = re.compile(r'^        mem_mb=mem_mb\("\w+"\),$', re.MULTILINE)
 DATA_SIZED_COMMENT = re.compile(r"# Memory: [^\n]*(?:\n\s*#[^\n]*)*avcmr\.resources")
-# Rule files whose comments do not state the bound in this form yet (acquisition and weights
-# work in progress); their jobs are still checked for fitting a laptop and not growing with the data.
-BOUND_NOT_STATED_YET = {"acquire.smk", "weights.smk"}
 
 
-def rule_blocks(skip_files=()) -> dict[str, str]:
-    """Rule name → its source text (from `rule NAME:` to the next top-level statement)."""
+def rule_blocks() -> dict[str, str]:
+    """Rule name → its source text (from `rule NAME:` to the next top-level statement). A rule made
+    in a loop (`rule:` indented, with `name:`: weights.smk's one per official file, train.smk's
+    training rules) is keyed by its `name:` text (``fetch_weights_{_name}``, ``_rule_name``) and its
+    body un-indented by the loop's indentation, like a top-level rule's."""
     blocks = {}
     for path in RULE_FILES:
-        if path.name in skip_files:
-            continue
-        for match in re.finditer(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", path.read_text(), re.MULTILINE):
+        text = path.read_text()
+        for match in re.finditer(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", text, re.MULTILINE):
             blocks[match.group(1)] = match.group(2)
+        for match in re.finditer(r"^( +)rule:\n((?:\1[ \t]+.*\n|\n)*)", text, re.MULTILINE):
+            body = re.sub(rf"^{match.group(1)}", "", match.group(2), flags=re.MULTILINE)
+            name = re.search(r'^    name:\n\s+f?"?([^"\n]+)"?$', body, re.MULTILINE)
+            assert name, f"{path.name}: a rule made in a loop has no name:"
+            blocks[name.group(1)] = body
     return blocks
+
+
+def test_rules_made_in_a_loop_are_read_too():
+    blocks = rule_blocks()
+    assert {"fetch_weights_{_name}", "fetch_weights", "_rule_name"} <= set(blocks)
+    assert re.search(r"^    resources:\n        mem_mb=", blocks["fetch_weights_{_name}"], re.MULTILINE)
 
 
 def dry_run(tmp_path: Path, n_clips: int, shard_size: int, *args: str, dataset_features=None) -> list[dict]:
@@ -130,7 +140,7 @@ def test_a_datasets_backbone_threads_set_its_vggish_and_inception_jobs(tmp_path)
 
 
 def test_memory_bound_is_stated_in_every_rules_comment():
-    for rule, block in rule_blocks(skip_files=BOUND_NOT_STATED_YET).items():
+    for rule, block in rule_blocks().items():
         if DATA_SIZED.search(block):
             assert DATA_SIZED_COMMENT.search(block), f"rule {rule}: no '# Memory: ...' comment naming avcmr.resources"
         elif "mem_mb=" in block:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from report_run import ONE_THREAD_BACKBONES, REPO, SNAKEMAKE
-from test_data_archive import ArchiveServer
+from test_io_http_fetch import ArchiveServer
 
 from avcmr.io.parquet import read_table
 

@@ -13,8 +13,9 @@ rule synthesize_shard:
     # two-thread backbone job that cannot start; upstream before downstream, so that the last shard's
     # clips are not rendered alone (README, "Job order").
     priority: 3
-    # Generates real H.264 + AAC clips; memory: 1500 MB, fixed: the job's Snakemake processes on a
-    # cluster (avcmr.resources.JOB_SNAKEMAKE_MB) and one clip's frames at a time (< 50 MB).
+    # Generates real H.264 + AAC clips.
+    # Memory: 1500 MB, fixed: the job's Snakemake processes on a cluster
+    # (avcmr.resources.JOB_SNAKEMAKE_MB) and one clip's frames at a time (< 50 MB).
     conda:
         "../../envs/extract.yaml"
     threads: 1
@@ -60,6 +61,8 @@ rule manifest:
         "results/{dataset}/manifest.parquet",
     log:
         "logs/{dataset}/manifest.log",
+    # Memory: 1500 MB, fixed: the job's Snakemake processes (avcmr.resources.JOB_SNAKEMAKE_MB) and
+    # the shards' clip tables, read one after the other (28k short rows at VEGAS scale: a few MB).
     conda:
         "../../envs/extract.yaml"
     threads: 1
@@ -86,7 +89,8 @@ rule fetch_archives:
 
 rule download_archive:
     # Resumable (HTTP Range from resources/archives/{dataset}/download/<name>.part), size + sha256.
-    # Memory: 500 MB, fixed: the job's Snakemake and one 1 MB chunk at a time.
+    # Memory: 500 MB, fixed: a local job (no Snakemake of its own): the script's Python with numpy,
+    # pandas and pyarrow (≈ 130 MB measured) and one 1 MB chunk at a time (avcmr.io.http_fetch).
     output:
         "resources/archives/{dataset}/download/{filename}",
     log:
@@ -153,11 +157,14 @@ rule fetch_manifest:
     wildcard_constraints:
         dataset=youtube_names(),
     localrule: True
+    # Memory: 500 MB, fixed: a local job (no Snakemake of its own): the script's Python with numpy,
+    # pandas and pyarrow (≈ 130 MB measured) and one 1 MB chunk of the list in flight
+    # (avcmr.io.http_fetch), which is also hashed in chunks.
     conda:
         "../../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=lambda wc, attempt: attempt * 500,
         runtime=10,
     params:
         url=lambda wc, output: remote_sources()[output[0]][0],

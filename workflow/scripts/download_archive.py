@@ -4,6 +4,6 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.media.http_fetch import fetch_resumable
+from avcmr.io.http_fetch import fetch_file
 
-fetch_resumable(snakemake.params.url, snakemake.output[0], snakemake.params.sha256, snakemake.params.size)
+fetch_file(snakemake.params.url, snakemake.output[0], snakemake.params.size, {"sha256": snakemake.params.sha256})

@@ -295,11 +295,11 @@ def read_members(path: str | Path) -> pd.DataFrame:
 def unpack_dataset_archive(archive: str | Path, spec: Mapping, dest: str | Path, members_out: str | Path,
                            provenance: Mapping | None = None) -> dict[str, int]:
     """Check (config ``archive_sha256`` / ``archive_bytes``) and unpack a folder dataset's archive."""
-    from avcmr.media.http_fetch import FetchError, verify_file
+    from avcmr.io.http_fetch import FileCheckError, verify_file
 
     try:
-        verify_file(archive, spec.get("archive_sha256"), spec.get("archive_bytes"), str(archive))
-    except FetchError as error:
+        verify_file(archive, spec.get("archive_bytes"), {"sha256": spec.get("archive_sha256")})
+    except FileCheckError as error:
         raise ArchiveError(f"{error}; fix archive_sha256 / archive_bytes or replace the file") from None
     limits = spec.get("archive_limits", {})
     return unpack_archive(archive, dest, spec["layout"], members_out, spec.get("annotations"), spec.get("classes"),

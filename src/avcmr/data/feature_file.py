@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from avcmr.io import schemas
-from avcmr.io.checksums import file_sha256
+from avcmr.io.checksums import file_digest
 from avcmr.io.parquet import atomic_path, vector_column, write_table
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def read_feature_file(spec: FeatureFileSpec) -> ReleasedFeatures:
     path = Path(spec.path)
     if not path.is_file():
         raise FeatureFileError(spec.missing_file_message())
-    sha256 = file_sha256(path)
+    sha256 = file_digest(path)
     if spec.sha256 and sha256 != spec.sha256.lower():
         raise _fail(spec, f"{path} has sha256 {sha256}, the config expects {spec.sha256}: a different or damaged "
                           "file (fetch it again, or correct feature_file.sha256)")

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from avcmr.io.checksums import file_sha256
+from avcmr.io.checksums import file_digest
 
 LISTING_COLUMNS = ["clip_id", "youtube_id", "start_s", "end_s", "label"]
 # Columns only some lists have: the list's own split (vggsound) and why a clip cannot be fetched.
@@ -375,7 +375,7 @@ def dataset_listing(spec: Mapping, manifest_path: str | Path | None,
 
 def list_file_records(paths: Mapping[str, str | Path]) -> dict[str, dict[str, object]]:
     """role → {path, bytes, sha256} of the list files a listing was read from (for its provenance)."""
-    return {role: {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": file_sha256(path)}
+    return {role: {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": file_digest(path)}
             for role, path in paths.items()}
 
 
@@ -401,43 +401,39 @@ def local_list_path(dataset: str, role: str, source: str, cache_dir: str = MANIF
 
 def check_sha256(path: str | Path, expected: str | None) -> None:
     """Raise :class:`ManifestError` when ``expected`` is set and the file's sha256 differs."""
-    actual = file_sha256(path) if expected else None
+    actual = file_digest(path) if expected else None
     if expected and actual != expected.lower():
         raise ManifestError(f"{path} has sha256 {actual}, the config expects {expected}: "
                             "a different version of the list (re-download it, or update the configured sha256)")
 
 
-def fetch_source(url: str, path: str | Path, sha256: str | None = None, timeout_s: float = 60.0) -> Path:
-    """Download a manifest (or AudioSet segment list) to ``path`` atomically, checking ``sha256`` when set.
+def fetch_source(url: str, path: str | Path, sha256: str | None = None, timeout_s: float = 60.0,
+                 attempts: int = 3, backoff_s: float = 5.0) -> Path:
+    """Download a manifest (or AudioSet segment list) to ``path``, checking ``sha256`` when set
+    (:func:`avcmr.io.http_fetch.fetch_file`: resumable, atomic).
 
     The digest of what landed is logged and recorded beside the file as ``<name>.sha256`` (the
     ``sha256sum`` format), to be copied into the config to pin the list. Offline, the error says
     which file to place where.
     """
     import logging
-    import os
-    import shutil
-    import urllib.error
-    import urllib.request
+
+    from avcmr.io.http_fetch import FetchError, FileCheckError, fetch_file
+    from avcmr.io.parquet import atomic_path
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.part")
-    record = path.with_name(f".{path.name}.sha256.part")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as handle:
-            shutil.copyfileobj(response, handle, 1 << 20)
-        check_sha256(partial, sha256)
-        digest = file_sha256(partial)
-        record.write_text(f"{digest}  {path.name}\n")
-        os.replace(partial, path)
-        os.replace(record, path.with_name(f"{path.name}.sha256"))
-    except (urllib.error.URLError, OSError, TimeoutError) as error:
-        raise ManifestError(f"could not download {url} ({error}); without internet, download it elsewhere and "
-                            f"place it at {path} (or set the dataset's manifest to a local path)") from None
-    finally:
-        partial.unlink(missing_ok=True)
-        record.unlink(missing_ok=True)
+        fetch_file(url, path, digests={"sha256": sha256}, attempts=attempts, backoff_s=backoff_s,
+                   timeout_s=timeout_s)
+    except FileCheckError as error:
+        raise ManifestError(f"{url} has sha256 {error.actual}, the config expects {sha256}: a different version "
+                            "of the list, deleted (re-download it, or update the configured sha256)") from None
+    except FetchError as error:
+        raise ManifestError(f"{error}; without internet, download it elsewhere and place it at {path} (or set "
+                            "the dataset's manifest to a local path)") from None
+    digest = file_digest(path)
+    with atomic_path(path.with_name(f"{path.name}.sha256")) as record:
+        Path(record).write_text(f"{digest}  {path.name}\n")
     logging.getLogger(__name__).info("%s: %d bytes, sha256 %s (recorded in %s.sha256)", url, path.stat().st_size,
                                      digest, path.name)
     return path

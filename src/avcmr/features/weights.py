@@ -20,13 +20,12 @@ digest we know is the MD5 that Keras checks for the InceptionV3 no-top file, and
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from avcmr.io.checksums import file_digest
+from avcmr.io.http_fetch import FetchError, FileCheckError, fetch_file
 
 log = logging.getLogger(__name__)
 
@@ -108,25 +107,19 @@ def parse_weights(backbone_weights: dict, backbone: str) -> WeightsSpec:
     return WeightsSpec(backbone, False, seed, {"h5": str(value)})
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file; of a TF checkpoint prefix (``x.ckpt`` → ``x.ckpt.index`` + data files), of its
-    files' bytes in name order."""
+def weight_files(path: str | Path) -> list[Path]:
+    """The files of a weights path: the file itself, or those of a TF checkpoint prefix
+    (``x.ckpt`` → ``x.ckpt.index`` + data files) in name order, less an unfinished download
+    (``x.ckpt.part``, :func:`avcmr.io.http_fetch.partial_path`)."""
     path = Path(path)
-    files = [path] if path.is_file() else sorted(path.parent.glob(f"{path.name}.*"))
-    digest = hashlib.sha256()
-    for name in files:
-        with open(name, "rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    if path.is_file():
+        return [path]
+    return sorted(file for file in path.parent.glob(f"{path.name}.*") if not file.name.endswith(".part"))
 
 
-def file_md5(path: str | Path) -> str:
-    digest = hashlib.md5()  # noqa: S324 - matches Keras's published file_hash, not a security check
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a weights file; of a TF checkpoint prefix, of its files' bytes in name order."""
+    return file_digest(weight_files(path), "sha256")
 
 
 def require_file(path: str | Path, what: str, sha256: str | None = None) -> Path:
@@ -172,47 +165,30 @@ def official_file_settings(overrides: dict | None = None) -> dict[str, dict]:
 
 
 def fetch_official_file(url: str, path: str | Path, what: str, sha256: str | None = None, md5: str | None = None,
-                        timeout_s: float = 60.0) -> dict:
-    """Download ``url`` to ``path`` (atomically) unless a file that passes the checks is there already.
+                        timeout_s: float = 60.0, attempts: int = 3, backoff_s: float = 5.0) -> dict:
+    """Download ``url`` to ``path`` (:func:`avcmr.io.http_fetch.fetch_file`: resumable, atomic) unless
+    a file that passes the checks is there already.
 
     Returns a record (``what, path, url, bytes, sha256, expected_sha256, md5_checked``) for the
-    metadata file. Offline (or any download error), raises :class:`MissingWeightsError` saying which
-    file to place where.
+    metadata file. A wrong sha256 or MD5 raises :class:`WeightsChecksumError`; offline (or any other
+    download error), :class:`MissingWeightsError` says which file to place where.
     """
     path = Path(path)
-
-    def verify(candidate: Path) -> str:
-        actual = file_sha256(candidate)
-        if sha256 and actual != sha256.lower():
-            raise WeightsChecksumError(f"{what} from {url} has sha256 {actual}, the config expects {sha256}")
-        if md5 and file_md5(candidate) != md5:
-            raise WeightsChecksumError(f"{what} from {url} does not match the published MD5 {md5}")
-        return actual
-
-    if path.is_file():
-        try:
-            actual = verify(path)
-            log.info("%s already at %s (sha256 %s)", what, path, actual)
-            return _record(what, path, url, actual, sha256, md5)
-        except WeightsChecksumError as error:
-            log.warning("%s; fetching it again", error)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.part")
     try:
-        log.info("downloading %s from %s", what, url)
-        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as handle:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                handle.write(block)
-        actual = verify(partial)
-        os.replace(partial, path)
-    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        fetch_file(url, path, digests={"sha256": sha256, "md5": md5}, attempts=attempts, backoff_s=backoff_s,
+                   timeout_s=timeout_s)
+    except FileCheckError as error:
+        if error.check == "md5":
+            message = f"{what} from {url} does not match the published MD5 {md5} (its md5 is {error.actual})"
+        else:
+            message = f"{what} from {url} has sha256 {error.actual}, the config expects {sha256}"
+        raise WeightsChecksumError(f"{message}; the download was deleted") from None
+    except FetchError as error:
         raise MissingWeightsError(
-            f"could not download {what} from {url} ({error}); without internet, get "
-            f"{OFFICIAL_SOURCES.get(what, 'the official file')} and place it at {path}"
+            f"{error}; without internet, get {OFFICIAL_SOURCES.get(what, 'the official file')} and place it at {path}"
         ) from None
-    finally:
-        partial.unlink(missing_ok=True)
-    log.info("%s saved to %s (sha256 %s)", what, path, actual)
+    actual = file_sha256(path)
+    log.info("%s at %s (sha256 %s)", what, path, actual)
     return _record(what, path, url, actual, sha256, md5)
 
 

@@ -117,6 +117,10 @@ class NipalsCCA(RetrievalMethod):
         if self.compress_rows:
             compressed = isometric_row_compression(np.hstack([audio, visual]))
             audio, visual = compressed[:, : audio.shape[1]], compressed[:, audio.shape[1] :]
+        # sklearn centres what it is given (scale=False: no scaling); its means are kept here, from the
+        # same arrays, so that embedding needs none of its private attributes (≈ 0: both the
+        # standardised and the compressed views have zero column sums).
+        self.audio_offset_, self.visual_offset_ = audio.mean(axis=0), visual.mean(axis=0)
         self.cca_ = SklearnCCA(n_components=n_components, scale=False, max_iter=self.max_iter, tol=self.tol)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
@@ -126,12 +130,12 @@ class NipalsCCA(RetrievalMethod):
 
     def embed_audio(self, audio: np.ndarray) -> np.ndarray:
         self._check_fitted("cca_")
-        centred = self.audio_scaler_.transform(audio) - self.cca_._x_mean
+        centred = self.audio_scaler_.transform(audio) - self.audio_offset_
         return centred @ self.cca_.x_rotations_
 
     def embed_visual(self, visual: np.ndarray) -> np.ndarray:
         self._check_fitted("cca_")
-        centred = self.visual_scaler_.transform(visual) - self.cca_._y_mean
+        centred = self.visual_scaler_.transform(visual) - self.visual_offset_
         return centred @ self.cca_.y_rotations_
 
     def n_parameters(self) -> int:

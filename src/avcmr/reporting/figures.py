@@ -17,7 +17,9 @@ Every figure is written as PNG (for the report) and PDF (for a manuscript) at a 
   common-space embeddings (one joint map of both modalities), coloured by class
   (``features.parquet`` + ``eval/*.embeddings.parquet``).
 
-Method names are those of the tables; the order is Table 2's, then Table 4's ablations.
+Method names are those of the tables; the order is Table 2's, then Table 4's ablations. Each
+``plot_*`` function saves the figure that its ``draw_*`` twin returns (a matplotlib Figure, whose
+axes hold the plotted data).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +40,9 @@ from avcmr.reporting.tables import (
     load_evaluations,
     map_by_seed,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +133,8 @@ def class_counts(split_path) -> pd.DataFrame:
     return counts.reindex(columns=["train", "test"], fill_value=0).sort_index()
 
 
-def plot_class_counts(split_path, png_out, pdf_out, dataset: str = "") -> pd.DataFrame:
+def draw_class_counts(split_path, dataset: str = "") -> tuple[Figure, pd.DataFrame]:
+    """Fig. 3 (unsaved, for :func:`plot_class_counts` or a test to inspect) and the counts it shows."""
     counts = class_counts(split_path)
     fig, axes = _new_figure("fig3")
     ax = axes[0, 0]
@@ -145,6 +152,11 @@ def plot_class_counts(split_path, png_out, pdf_out, dataset: str = "") -> pd.Dat
     ax.legend()
     ax.margins(y=0.12)
     fig.subplots_adjust(bottom=0.25 if len(counts) > 6 else 0.12, left=0.08, right=0.98, top=0.9)
+    return fig, counts
+
+
+def plot_class_counts(split_path, png_out, pdf_out, dataset: str = "") -> pd.DataFrame:
+    fig, counts = draw_class_counts(split_path, dataset)
     save_figure(fig, png_out, pdf_out)
     return counts
 
@@ -171,7 +183,8 @@ def precision_scope(precision_paths: Sequence[str]) -> pd.DataFrame:
                          "n_seeds": grouped.size()}).reset_index()
 
 
-def plot_precision_scope(precision_paths, png_out, pdf_out) -> pd.DataFrame:
+def draw_precision_scope(precision_paths) -> tuple[Figure, pd.DataFrame]:
+    """Fig. 4 (unsaved) and the curves it shows."""
     curves = precision_scope(precision_paths)
     methods = method_order(curves["method"].unique())
     colours = _method_colours(methods)
@@ -199,6 +212,11 @@ def plot_precision_scope(precision_paths, png_out, pdf_out) -> pd.DataFrame:
                  f"{max(scopes)}, so each method is a single point.", ha="center", va="bottom", fontsize=9)
     fig.suptitle(f"Precision-scope curves (line: mean over {n_seeds} seed{'s' * (n_seeds != 1)}; band: ± std)")
     fig.subplots_adjust(left=0.07, right=0.85, bottom=0.16, top=0.86, wspace=0.08)
+    return fig, curves
+
+
+def plot_precision_scope(precision_paths, png_out, pdf_out) -> pd.DataFrame:
+    fig, curves = draw_precision_scope(precision_paths)
     save_figure(fig, png_out, pdf_out)
     return curves
 
@@ -225,7 +243,8 @@ def choose_history_method(histories: pd.DataFrame, preferred: str = REFERENCE_ME
     return methods[0] if methods else None
 
 
-def plot_training_losses(history_paths, png_out, pdf_out, preferred: str = REFERENCE_METHOD) -> str | None:
+def draw_training_losses(history_paths, preferred: str = REFERENCE_METHOD) -> tuple[Figure, str | None]:
+    """Fig. 5 (unsaved) and the method whose losses it shows (None: none has a history)."""
     histories = load_histories(history_paths)
     method = choose_history_method(histories, preferred)
     fig, axes = _new_figure("fig5", 1, 4)
@@ -236,8 +255,7 @@ def plot_training_losses(history_paths, png_out, pdf_out, preferred: str = REFER
                  "kcca, ...)\ntrain in one step. Configure `ours` (or another neural method) to see its losses.",
                  ha="center", va="center", fontsize=11)
         fig.suptitle("Training losses per epoch: none to show")
-        save_figure(fig, png_out, pdf_out)
-        return None
+        return fig, None
     history = histories[histories["method"] == method]
     numeric = [c for c in history.columns if c not in ("method", "seed", "epoch") and not c.startswith("val_")
                and pd.api.types.is_numeric_dtype(history[c])]
@@ -260,6 +278,11 @@ def plot_training_losses(history_paths, png_out, pdf_out, preferred: str = REFER
     seeds_text = f"mean over {n_seeds} seeds, band ± std" if n_seeds > 1 else "1 seed"
     fig.suptitle(f"Training losses per epoch of {method}{note}: {seeds_text}")
     fig.subplots_adjust(left=0.075, right=0.99, bottom=0.17, top=0.8, wspace=0.55)
+    return fig, method
+
+
+def plot_training_losses(history_paths, png_out, pdf_out, preferred: str = REFERENCE_METHOD) -> str | None:
+    fig, method = draw_training_losses(history_paths, preferred)
     save_figure(fig, png_out, pdf_out)
     return method
 
@@ -288,7 +311,8 @@ def per_class_ap(per_query: pd.DataFrame, method: str) -> pd.DataFrame:
     return pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=0).fillna(0.0)}).reset_index()
 
 
-def plot_per_class_ap(eval_paths, png_out, pdf_out, preferred: str = REFERENCE_METHOD) -> str:
+def draw_per_class_ap(eval_paths, preferred: str = REFERENCE_METHOD) -> tuple[Figure, str]:
+    """Fig. 6 (unsaved) and the method whose per-class AP it shows."""
     per_query, _ = load_evaluations(eval_paths)
     method = best_method(per_query, preferred)
     table = per_class_ap(per_query, method)
@@ -314,6 +338,11 @@ def plot_per_class_ap(eval_paths, png_out, pdf_out, preferred: str = REFERENCE_M
     ax.set_title(f"Per-class AP of {method}{note}\n{seeds_text}; dashed line: the direction's MAP")
     ax.legend(loc="upper center", ncols=2, fontsize=9, frameon=False)
     fig.subplots_adjust(bottom=0.25 if len(classes) > 6 else 0.12, left=0.08, right=0.98, top=0.87)
+    return fig, method
+
+
+def plot_per_class_ap(eval_paths, png_out, pdf_out, preferred: str = REFERENCE_METHOD) -> str:
+    fig, method = draw_per_class_ap(eval_paths, preferred)
     save_figure(fig, png_out, pdf_out)
     return method
 
@@ -348,7 +377,8 @@ def write_alpha_beta_table(grid_paths, out, header_lines: Sequence[str]) -> pd.D
     return table
 
 
-def plot_alpha_beta(grid_paths, png_out, pdf_out) -> pd.DataFrame:
+def draw_alpha_beta(grid_paths) -> tuple[Figure, pd.DataFrame]:
+    """Fig. 7 (unsaved) and the grid table it shows."""
     table = alpha_beta_grid(grid_paths)
     alphas, betas = sorted(table["alpha"].unique()), sorted(table["beta"].unique())
     fig, axes = _new_figure("fig7", 1, 3)
@@ -373,6 +403,11 @@ def plot_alpha_beta(grid_paths, png_out, pdf_out) -> pd.DataFrame:
     fig.suptitle(f"MAP of ours over the α/β grid (mean over {n_seeds} seed{'s' * (n_seeds != 1)})")
     fig.subplots_adjust(left=0.06, right=0.88, bottom=0.15, top=0.84, wspace=0.35)
     fig.colorbar(image, cax=fig.add_axes((0.905, 0.15, 0.012, 0.69)), label="MAP")
+    return fig, table
+
+
+def plot_alpha_beta(grid_paths, png_out, pdf_out) -> pd.DataFrame:
+    fig, table = draw_alpha_beta(grid_paths)
     save_figure(fig, png_out, pdf_out)
     return table
 
@@ -437,8 +472,9 @@ def choose_embedding(eval_paths, embeddings_paths, preferred: str = REFERENCE_ME
     return method, available[method]
 
 
-def plot_tsne(features_path, eval_paths, embeddings_paths, png_out, pdf_out, preferred: str = REFERENCE_METHOD,
-              max_points: int = 2000, perplexity: float = 30.0, seed: int = 0) -> str:
+def draw_tsne(features_path, eval_paths, embeddings_paths, preferred: str = REFERENCE_METHOD,
+              max_points: int = 2000, perplexity: float = 30.0, seed: int = 0) -> tuple[Figure, str]:
+    """Fig. 8 (unsaved) and the method whose embeddings it shows."""
     table = read_table(features_path)
     is_test = np.asarray(table["split"].to_pylist()) == "test"
     clip_ids = np.asarray(table["clip_id"].to_pylist(), dtype=object)[is_test]
@@ -489,5 +525,11 @@ def plot_tsne(features_path, eval_paths, embeddings_paths, png_out, pdf_out, pre
                  f"original features vs {method} embeddings\n{note.strip(' ()')}".rstrip())
     right = 0.84 if len(classes) <= 20 else 0.76
     fig.subplots_adjust(left=0.05, right=right, bottom=0.06, top=0.89, wspace=0.15, hspace=0.25)
+    return fig, method
+
+
+def plot_tsne(features_path, eval_paths, embeddings_paths, png_out, pdf_out, preferred: str = REFERENCE_METHOD,
+              max_points: int = 2000, perplexity: float = 30.0, seed: int = 0) -> str:
+    fig, method = draw_tsne(features_path, eval_paths, embeddings_paths, preferred, max_points, perplexity, seed)
     save_figure(fig, png_out, pdf_out)
     return method
