@@ -15,7 +15,9 @@ TNN-C-CCA and C-CCA as fixed reference rows. MAP is the average of a→v and v�
 
 Writes ``--out`` (default ``benchmarks/results/readings_<budget>.tsv``): option, value, method,
 seeds, MAP mean and std over the seeds, the difference from the default setting's mean, median
-fit seconds, and the machine and its load; prints the rows as they come.
+fit seconds, and the machine and its load; prints the rows as they come; and the same as a
+markdown table beside it (``.md``). ``--markdown-from A.tsv B.tsv --out X.md`` redoes the
+markdown of finished runs.
 """
 
 from __future__ import annotations
@@ -76,9 +78,41 @@ def run(method: str, params: dict, data: dict, seed: int) -> tuple[float, float]
     return float((per_query["a2v"].mean() + per_query["v2a"].mean()) / 2), seconds
 
 
+def markdown_table(rows: list[dict], title: str) -> str:
+    """One line per setting (option = value), one column per model: MAP mean ± std and, for a
+    non-default setting, its difference from the default's mean."""
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    settings = list(dict.fromkeys((row["option"], row["value"]) for row in rows))
+    cells = {(row["option"], row["value"], row["method"]): row for row in rows}
+    lines = [f"**{title}**", "", "| setting | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
+    for option, value in settings:
+        label = "default" if option == "default" else ("reference" if option == "reference" else f"{option} = {value}")
+        entries = []
+        for method in methods:
+            row = cells.get((option, value, method))
+            if row is None:
+                entries.append("")
+                continue
+            text = f"{float(row['map_mean']):.3f} ± {float(row['map_std']):.3f}"
+            if option not in ("default", "reference"):
+                text += f" ({float(row['minus_default']):+.3f})"
+            entries.append(text)
+        lines.append(f"| {label} | " + " | ".join(entries) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def read_rows(path: Path) -> tuple[str, list[dict]]:
+    """(header comment, rows) of a TSV this script wrote."""
+    with open(path) as handle:
+        header = handle.readline().lstrip("# ").strip()
+        return header, list(csv.DictReader(handle, delimiter="\t"))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=Path, required=True, help="a features.parquet (train and test pairs)")
+    parser.add_argument("--features", type=Path, help="a features.parquet (train and test pairs)")
+    parser.add_argument("--markdown-from", type=Path, nargs="+", default=None,
+                        help="no fits: write the markdown table of TSVs this script wrote (to --out, .md)")
     parser.add_argument("--budget", choices=("quick", "paper"), default="quick")
     parser.add_argument("--epochs", type=int, default=None, help="epochs for the four models (a longer schedule)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
@@ -89,6 +123,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-references", action="store_true", help="leave out the TNN-C-CCA and C-CCA rows")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.markdown_from:
+        text = "\n".join(markdown_table(rows, header) for header, rows in map(read_rows, args.markdown_from))
+        target = args.out or Path("benchmarks/results/readings.md")
+        target.write_text(text)
+        print(text)
+        return 0
+    if args.features is None:
+        parser.error("--features is required (or --markdown-from)")
     out = args.out or Path(f"benchmarks/results/readings_{args.budget}{'' if args.epochs is None else f'_{args.epochs}ep'}.tsv")
     data = load_feature_arrays(args.features)
     machine = machine_description()
@@ -132,7 +174,9 @@ def main(argv=None) -> int:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t")
         writer.writeheader()
         writer.writerows(rows)
-    print(f"# wrote {out}")
+    with open(out.with_suffix(".md"), "w") as handle:
+        handle.write(markdown_table(rows, read_rows(out)[0]))
+    print(f"# wrote {out} and {out.with_suffix('.md')}")
     return 0
 
 

@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
-# Tables 2–4 at VEGAS scale under the paper's budgets on one GPU, within a wall-clock limit.
+# The `paper` budget on one GPU, in at most 8 minutes of wall time, everything written under $OUT:
 #
-# Two processes share the GPU (the small MLPs leave it mostly idle; each process is bound by its own
-# kernel launches on its own CPU core): A runs ours and the Table 2 deep baselines, B the Table 4
-# ablations and then the CPU methods. Each prints one row per finished model (bench_tables.py's
-# columns); a model still running at the limit is cut off and reported as such.
+#   1. Table 3 at VEGAS size (bench_table3_paper.py --device cuda): every model's paper schedule,
+#      measured (closed form) or projected from 1- and 2-epoch fits, the dual-subspace family in
+#      float32 and bfloat16 — goal: all 16 models x 1 seed projected <= 30 min (paper ~430 min);
+#   2. `ours`'s whole 1,000-epoch schedule (bench_tables.py --budget paper ours) — goal <= 2 min
+#      (paper 8.36 GPU minutes);
+#   3. seeds trained together against one after the other (bench_seeds_together.py --device cuda),
+#      the case `evaluation.seeds_together: auto` turns it on for.
 #
-#   OUT=/tmp/paper_gpu LIMIT_S=360 bash benchmarks/paper_budget_gpu.sh
+# Each step has its own time limit, so a slow one cannot eat the others' time; a step cut off says so.
+#
+#   OUT=/tmp/paper_gpu bash benchmarks/paper_budget_gpu.sh
 set -u
 OUT=${OUT:-benchmarks/results/paper_gpu}
-LIMIT_S=${LIMIT_S:-360}
 mkdir -p "$OUT"
 export PYTHONPATH=src:benchmarks PYTHONUNBUFFERED=1
+PYTHON=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/machine.txt"
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/machine.txt"
-run() {  # name, methods...
-  local name=$1; shift
-  timeout "$LIMIT_S" python3 benchmarks/bench_tables.py --budget paper --device cuda --keep-going \
-    --out-dir "/tmp/paper_gpu_$name" "$@" >"$OUT/$name.tsv" 2>"$OUT/$name.err"
-  echo "process $name exit $?" >>"$OUT/$name.tsv"
+"$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/machine.txt"
+step() {  # name, seconds, command...
+  local name=$1 limit=$2; shift 2
+  local started=$SECONDS
+  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  local status=$?
+  echo "$name: exit $status after $((SECONDS - started)) s$([ $status = 124 ] && echo " (cut off at $limit s)")" | tee -a "$OUT/steps.txt"
 }
-run A ours dcca dscmr acmr c_dcca tnn_c_cca ucal ugach agah &
-run B explicit implicit ex_im_share random cca c_cca kcca &
-wait
-cat "$OUT/A.tsv" "$OUT/B.tsv"
-tail -n 5 "$OUT/A.err" "$OUT/B.err"
+step table3 240 "$PYTHON" benchmarks/bench_table3_paper.py --device cuda --out "$OUT/table3_paper_cuda.tsv"
+step ours_paper 150 "$PYTHON" benchmarks/bench_tables.py --budget paper --device cuda --out-dir /tmp/paper_gpu_ours ours
+cp /tmp/paper_gpu_ours/runs.tsv "$OUT/ours_paper_runs.tsv" 2>/dev/null
+step seeds_together 60 "$PYTHON" benchmarks/bench_seeds_together.py --device cuda --out "$OUT/seeds_together_cuda.tsv"
+cat "$OUT/steps.txt"
+tail -n 25 "$OUT"/table3_paper_cuda.tsv "$OUT"/ours_paper_runs.tsv "$OUT"/seeds_together_cuda.tsv 2>/dev/null
