@@ -11,18 +11,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from avcmr.data.manifests import LISTING_SCHEMA
+from avcmr.data.listing import LISTING_SCHEMA
 from avcmr.io import schemas
 from avcmr.io.parquet import read_metadata, read_table, vector_column, write_table
-from avcmr.stages import (
-    acquisition_summary,
-    concat_failures,
-    decode_shard,
-    inception_shard,
-    index_folder_shard,
-    logmel_shard,
-    vggish_shard,
-)
+from avcmr.stages.acquire import index_folder_shard
+from avcmr.stages.extract import decode_shard, inception_shard, logmel_shard, vggish_shard
+from avcmr.stages.report import acquisition_summary, concat_failures
 
 RANDOM = {"vggish": "random", "inception": "random", "seed": 0}
 SOURCES = "-f lavfi -i testsrc=size=160x120:rate=10 -f lavfi -i sine=frequency=440:sample_rate=16000"

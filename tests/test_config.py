@@ -190,3 +190,22 @@ def test_snakemake_stops_before_any_job_with_the_one_line(edit, expected, tmp_pa
     lines = [line for line in result.stderr.splitlines() if expected in line]
     assert len(lines) == 1, result.stderr[-3000:]
     assert not (tmp_path / "results").exists() and "Select jobs to execute" not in result.stderr
+
+
+def test_a_config_error_in_a_workflow_helper_ends_the_run_with_its_line_and_keeps_the_signature():
+    import inspect
+
+    from avcmr.config import stop_on_config_error
+
+    def params(wildcards, attempt):
+        if attempt > 1:
+            raise ConfigError("dataset 'a': broken")
+        return wildcards
+
+    wrapped = stop_on_config_error(params)
+    assert list(inspect.signature(wrapped).parameters) == ["wildcards", "attempt"]  # what Snakemake reads
+    assert wrapped("wc", attempt=1) == "wc"
+    with pytest.raises(SystemExit, match=r"^Error: dataset 'a': broken$"):
+        wrapped("wc", attempt=2)
+    with pytest.raises(ZeroDivisionError):  # other errors pass as they are
+        stop_on_config_error(lambda: 1 / 0)()

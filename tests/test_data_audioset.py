@@ -13,7 +13,7 @@ from avcmr.data.audioset import (
     read_segment_table,
     segment_table,
 )
-from avcmr.data.manifests import ManifestError
+from avcmr.data.listing import ManifestError
 
 DOG, DRUM, STREAM = "/m/0bt9lr", "/m/026t6", "/m/0j6m2"
 

@@ -19,18 +19,15 @@ from conftest import REPO, require_shared
 from snakemake.utils import validate
 
 from avcmr.config import deep_merge
-from avcmr.data.audioset import AUDIOSET_SEGMENT_URLS
+from avcmr.data.audioset import AUDIOSET_SEGMENT_URLS, read_audioset_segments
+from avcmr.data.listing import FULL_LISTING_SCHEMA, LISTING_COLUMNS, ManifestError
 from avcmr.data.manifests import (
     AVE_PAPER_CLASSES,
-    FULL_LISTING_SCHEMA,
-    LISTING_COLUMNS,
-    ManifestError,
     ave_listing,
     check_sha256,
     dataset_listing,
     fetch_source,
     limit_clips,
-    read_audioset_segments,
     read_ave_annotations,
     segment_sources,
     vegas_listing,
@@ -144,7 +141,7 @@ def test_segment_lists_default_to_the_official_files_and_cannot_be_emptied():
 
 
 def test_a_clip_without_a_window_becomes_a_failure_row_and_is_never_requested(tmp_path):
-    from avcmr.stages import download_shard
+    from avcmr.stages.acquire import download_shard
 
     frame = pd.DataFrame({"clip_id": ["catD"], "youtube_id": ["catD"], "start_s": [np.nan], "end_s": [np.nan],
                           "label": ["Cat"], "split": [None], "skip_reason": ["no AudioSet segment for id catD"],
@@ -251,7 +248,7 @@ def test_listed_split_keeps_the_lists_split_and_refuses_gaps():
 
 
 def test_the_split_stage_keeps_the_listed_split(tmp_path):
-    from avcmr.stages import make_split
+    from avcmr.stages.split import make_split
 
     ids = [f"clip{i}" for i in range(8)]
     given = ["train", "test", "train", "train", "test", "train", "test", "train"]
@@ -269,7 +266,8 @@ def test_the_split_stage_keeps_the_listed_split(tmp_path):
 
 
 def test_the_acquisition_summary_names_its_lists_and_the_audioset_caveat(tmp_path):
-    from avcmr.stages import acquisition_summary, write_listing
+    from avcmr.stages.acquire import write_listing
+    from avcmr.stages.report import acquisition_summary
 
     segments = write_segments(tmp_path / "eval_segments.csv", [
         ("dog1", 10.0, 20.0, "/m/0bt9lr"), ("drum1", 0.0, 10.0, "/m/026t6"), ("dog2", 3.0, 13.0, "/m/0bt9lr")])

@@ -107,7 +107,7 @@ def test_the_files_rows_labels_and_split_become_the_features_table(tmp_path):
 
 def test_the_visual_pca_table_is_the_identity_with_the_training_variances(tmp_path):
     """The file's visual features are already reduced: the model files carry an identity projection."""
-    from avcmr.stages import load_visual_pca
+    from avcmr.stages.split import load_visual_pca
 
     path = tmp_path / "f.h5"
     arrays = write_feature_file(path)

@@ -87,7 +87,7 @@ def test_inception_shard_streams_frames_and_matches_model_predict(tmp_path, rng)
     from avcmr.features.inception import InceptionExtractor
     from avcmr.io import schemas
     from avcmr.io.parquet import read_table, vectors_from_column, write_table
-    from avcmr.stages import inception_shard
+    from avcmr.stages.extract import inception_shard
 
     frames = rng.integers(0, 256, size=(5, 299, 299, 3), dtype=np.uint8)
     frames_path = tmp_path / "frames.parquet"

@@ -4,7 +4,7 @@ import pytest
 
 from avcmr.features.pca import StreamingPCA
 from avcmr.io.parquet import read_table, vector_column, write_table
-from avcmr.stages import fit_visual_pca, load_visual_pca
+from avcmr.stages.split import fit_visual_pca, load_visual_pca
 
 
 def test_streaming_pca_matches_batch_svd(rng):

@@ -220,7 +220,8 @@ def test_route_lines_name_the_source_and_where_the_workflow_reads_it():
 
 
 def test_the_acquisition_summary_ends_its_header_with_the_route(tmp_path):
-    from avcmr.stages import acquisition_summary, write_listing
+    from avcmr.stages.acquire import write_listing
+    from avcmr.stages.report import acquisition_summary
 
     place(tmp_path, "vegas", "manifest")
     manifest = tmp_path / PLACES["vegas"]["manifest"][0]

@@ -19,12 +19,12 @@ import pytest
 import yaml
 from conftest import REPO
 
-from avcmr.data.manifests import LISTING_SCHEMA
+from avcmr.data.listing import LISTING_SCHEMA
 from avcmr.io.failures import FailureLog
 from avcmr.io.parquet import read_table, write_table
 from avcmr.media.download import DownloadSettings, NetworkDown, download_clips, is_permanent
 from avcmr.media.ffmpeg_io import probe
-from avcmr.stages import download_shard
+from avcmr.stages.acquire import download_shard
 
 WINDOW = (2.0, 6.0)
 

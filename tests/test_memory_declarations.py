@@ -82,7 +82,7 @@ def test_fit_evaluate_declaration_covers_the_measured_peak(tmp_path, method):
         out = tmp_path / f"{method}_{n_clips}"
         # One training job: the method over two seeds, one after the other (the declaration is one fit's).
         measured.append(peak_rss_mb(f"""
-from avcmr.stages import fit_and_evaluate_seeds
+from avcmr.stages.train import fit_and_evaluate_seeds
 outputs = {{kind: ['{out}' + f'_seed{{seed}}.{{kind}}.parquet' for seed in (0, 1)]
            for kind in ('evaluation', 'history', 'precision', 'embeddings')}}
 fit_and_evaluate_seeds({features!r}, {method!r}, {{}}, [0, 1], {{**outputs, 'model': [None, None]}}, {PROVENANCE!r})
@@ -122,11 +122,11 @@ def test_visual_pca_and_pool_declarations_cover_the_measured_peak(tmp_path):
         audio, visual, split = _write_frame_features(tmp_path, n_clips, frames_per_clip, shard_size, rng)
         pca = tmp_path / f"pca_{n_clips}.parquet"
         measured["visual_pca"].append(peak_rss_mb(f"""
-from avcmr.stages import fit_visual_pca
+from avcmr.stages.split import fit_visual_pca
 fit_visual_pca({visual!r}, {split!r}, '{pca}', {pca_dim}, False, {PROVENANCE!r})
 """))
         measured["pool"].append(peak_rss_mb(f"""
-from avcmr.stages import pool_features
+from avcmr.stages.split import pool_features
 pool_features({audio!r}, {visual!r}, '{pca}', {split!r}, '{tmp_path}/features_{n_clips}.parquet', {PROVENANCE!r})
 """))
         declared["visual_pca"].append(resources.visual_pca_mem_mb(n_clips, shard_size, frames_per_clip))

@@ -60,7 +60,7 @@ def write_features(folder: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A results folder with every per-(method, seed) table for random, cca and ours."""
-    from avcmr.stages import fit_and_evaluate
+    from avcmr.stages.train import fit_and_evaluate
 
     folder = tmp_path_factory.mktemp("figures")
     paths = write_features(folder)
@@ -134,7 +134,7 @@ def direct_precision_at_k(scores: np.ndarray, labels: np.ndarray, k: int) -> np.
 
 def test_precision_at_k_table_equals_direct_numpy_computation(run):
     from avcmr.models_io import load_model
-    from avcmr.stages import load_feature_arrays
+    from avcmr.stages.train import load_feature_arrays
 
     folder, paths, outputs = run
     test = load_feature_arrays(paths["features"])["test"]
@@ -279,7 +279,7 @@ def test_fig6_per_class_ap_of_ours_or_the_best_method(run, tmp_path):
 
 
 def test_fig7_alpha_beta_heat_map(run, tmp_path):
-    from avcmr.stages import fit_and_evaluate
+    from avcmr.stages.train import fit_and_evaluate
 
     _, paths, _ = run
     grid = []

@@ -15,7 +15,7 @@ from test_reporting_figures import SMALL_OURS, write_features
 
 from avcmr.io.parquet import read_table
 from avcmr.methods import available_methods
-from avcmr.stages import fit_and_evaluate_seeds
+from avcmr.stages.train import fit_and_evaluate_seeds
 
 SEEDS = [0, 1]
 PROVENANCE = {"dataset": "unit"}
@@ -35,7 +35,7 @@ def model_context(paths):
 def fit_alone(paths, method, params, seed, out):
     """The former per-seed job: a fresh interpreter fits one seed."""
     code = (
-        "from avcmr.stages import fit_and_evaluate\n"
+        "from avcmr.stages.train import fit_and_evaluate\n"
         f"o = {out!r}\n"
         f"fit_and_evaluate({str(paths['features'])!r}, {method!r}, {params!r}, {seed}, o['evaluation'],"
         f" o['history'], {PROVENANCE!r}, precision_out=o['precision'], embeddings_out=o['embeddings'],"
@@ -77,7 +77,7 @@ def fit_every_method(paths, folder, seed) -> subprocess.Popen:
     folder.mkdir()
     params = {method: narrow_params(method) for method in available_methods()}
     code = (
-        "from avcmr.stages import fit_and_evaluate\n"
+        "from avcmr.stages.train import fit_and_evaluate\n"
         f"for method in {available_methods()!r}:\n"
         f"    o = {str(folder)!r} + '/' + method\n"
         f"    fit_and_evaluate({str(paths['features'])!r}, method, {params!r}[method], {seed},"

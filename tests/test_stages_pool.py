@@ -1,10 +1,10 @@
-"""Frame-mean pooling (``avcmr.stages.clip_means``, used by the pool stage): each clip's mean over
+"""Frame-mean pooling (``avcmr.stages.split.clip_means``, used by the pool stage): each clip's mean over
 its rows, checked against a plain per-clip loop, with the clip's rows together or apart."""
 
 import numpy as np
 import pytest
 
-from avcmr.stages import clip_means
+from avcmr.stages.split import clip_means
 
 
 def brute_force_means(clip_ids, vectors):

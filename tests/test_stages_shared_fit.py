@@ -11,7 +11,7 @@ from test_stages_fit_seeds import KINDS, PROVENANCE, model_context, paths_of
 
 from avcmr.io.parquet import read_metadata, read_table
 from avcmr.methods.registry import VARIANT_BASES, as_variant, make_method, method_class
-from avcmr.stages import fit_and_evaluate_seeds
+from avcmr.stages.train import fit_and_evaluate_seeds
 
 SEEDS = [0, 1]
 TINY = {

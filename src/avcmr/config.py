@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -29,6 +30,22 @@ def stop(message: object) -> NoReturn:
     working folder once the DAG is built).
     """
     raise SystemExit(f"Error: {message}")
+
+
+def stop_on_config_error(function: Callable) -> Callable:
+    """``function`` ending the run with :func:`stop` when it raises :class:`ConfigError`: how the
+    workflow calls the helpers of :mod:`avcmr.workflow` from its input, params and resources
+    functions, whose exceptions Snakemake would report with a traceback. The signature stays the
+    function's own (Snakemake reads it to pass ``wildcards``, ``attempt``, ...)."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ConfigError as error:
+            stop(error)
+
+    return call
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:

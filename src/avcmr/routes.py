@@ -178,7 +178,7 @@ def no_route_message(dataset: str, routes: Sequence[Route]) -> str:
 
 def _next_step(route: Route) -> str:
     """What the user runs once the route's file is there (or to get it), in the no-route line."""
-    from avcmr.data.manifests import is_url
+    from avcmr.io.http_fetch import is_url
 
     if route.label == ARCHIVE_ROUTE:
         return "; then `snakemake fetch_archives --cores 1` unpacks it"

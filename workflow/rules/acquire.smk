@@ -133,7 +133,7 @@ rule unpack_archive:
         runtime=120,
     params:
         dest=lambda wc: archive_paths(wc.dataset)["unpacked"],
-        spec=lambda wc: archive_settings(wc.dataset),
+        spec=archive_settings,
         provenance=archive_provenance,
     script:
         "../scripts/unpack_archive.py"
@@ -263,6 +263,6 @@ rule dataset_without_route:
     log:
         "logs/{dataset}/dataset_without_route/{path}.log",
     wildcard_constraints:
-        dataset=missing_route_names(),
+        dataset=alternation(ROUTES.missing),
         path=".+",
     localrule: True

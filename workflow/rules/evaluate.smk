@@ -67,7 +67,7 @@ rule table2:
         runtime=lambda wc, attempt: attempt * 10,
     params:
         header=map_header,
-        paper_reference=lambda wc: paper_reference_of(wc.dataset),
+        paper_reference=paper_reference_of,
     script:
         "../scripts/table2.py"
 
@@ -95,7 +95,7 @@ rule table3:
         runtime=lambda wc, attempt: attempt * 10,
     params:
         header=map_header,
-        paper_reference=lambda wc: paper_reference_of(wc.dataset),
+        paper_reference=paper_reference_of,
     script:
         "../scripts/table3.py"
 
@@ -124,6 +124,6 @@ rule table4:
         runtime=lambda wc, attempt: attempt * 10,
     params:
         header=map_header,
-        paper_reference=lambda wc: paper_reference_of(wc.dataset),
+        paper_reference=paper_reference_of,
     script:
         "../scripts/table4.py"

@@ -2,7 +2,7 @@
 # summary, all flagged for `snakemake --report results/{dataset}/report.html` (captions:
 # workflow/report/).
 # Figure and retrieval page settings (t-SNE subsample, α/β grid, queries): the optional `figures`
-# config section, see figure_settings() in report_common.smk.
+# config section, see avcmr.workflow.settings.figure_settings (report_common.smk binds it).
 
 
 report: "../report/workflow.rst"

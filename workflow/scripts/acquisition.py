@@ -4,7 +4,7 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import acquisition_summary
+from avcmr.stages.report import acquisition_summary
 
 acquisition_summary(
     listing_path=snakemake.input.listing,

@@ -4,7 +4,7 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import fit_and_evaluate
+from avcmr.stages.train import fit_and_evaluate
 
 fit_and_evaluate(
     features_path=snakemake.input.features,

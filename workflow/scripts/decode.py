@@ -13,7 +13,7 @@ try:  # this job runs ffmpeg/ffprobe: without them, one line in its log rather t
 except RuntimeError as error:
     sys.exit(f"rule {snakemake.rule}: {error}")
 
-from avcmr.stages import decode_shard
+from avcmr.stages.extract import decode_shard
 
 decode_shard(
     clips_path=snakemake.input.clips,

@@ -13,7 +13,7 @@ try:  # this job runs ffmpeg/ffprobe: without them, one line in its log rather t
 except RuntimeError as error:
     sys.exit(f"rule {snakemake.rule}: {error}")
 
-from avcmr.stages import download_shard
+from avcmr.stages.acquire import download_shard
 
 # Pacing settings (sleep, back-off, attempts, ...) come from the config without being params, so
 # that tuning them does not re-run finished shards; the params hold what changes the files.

@@ -4,6 +4,6 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import concat_failures
+from avcmr.stages.report import concat_failures
 
 concat_failures(snakemake.input, snakemake.output[0], snakemake.params.provenance)

@@ -4,7 +4,7 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import fit_and_evaluate_seeds
+from avcmr.stages.train import fit_and_evaluate_seeds
 
 fit_and_evaluate_seeds(
     features_path=snakemake.input.features,

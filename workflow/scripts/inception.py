@@ -5,7 +5,7 @@ from avcmr.logs import start_job
 start_job(snakemake)
 
 from avcmr.config import dataset_settings
-from avcmr.stages import inception_shard
+from avcmr.stages.extract import inception_shard
 
 features = dataset_settings(snakemake.config, snakemake.wildcards.dataset)["features"]
 

@@ -16,7 +16,7 @@ except RuntimeError as error:
 import pandas as pd
 
 from avcmr.data.folder import MEMBER_COLUMNS
-from avcmr.stages import index_folder_shard
+from avcmr.stages.acquire import index_folder_shard
 
 # The shard's members come from the listing made when the workflow started (common.smk).
 listing = pd.DataFrame(snakemake.params.members, columns=MEMBER_COLUMNS)

@@ -6,7 +6,7 @@ start_job(snakemake)
 
 import pandas as pd
 
-from avcmr.stages import write_listing
+from avcmr.stages.acquire import write_listing
 
 folder_clips = snakemake.params.folder_clips
 write_listing(

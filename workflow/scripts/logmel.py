@@ -4,6 +4,6 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import logmel_shard
+from avcmr.stages.extract import logmel_shard
 
 logmel_shard(snakemake.input.audio, snakemake.output.patches, snakemake.output.failures, snakemake.params.provenance)

@@ -4,6 +4,6 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import concat_manifest
+from avcmr.stages.acquire import concat_manifest
 
 concat_manifest(snakemake.input.clips, snakemake.params.shards, snakemake.output[0], snakemake.params.provenance)

@@ -4,6 +4,6 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import write_map_table
+from avcmr.stages.report import write_map_table
 
 write_map_table(snakemake.input, snakemake.output[0], snakemake.params.header)

@@ -4,7 +4,7 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import pool_features
+from avcmr.stages.split import pool_features
 
 pool_features(
     audio_paths=snakemake.input.audio,

@@ -4,7 +4,7 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import make_split
+from avcmr.stages.split import make_split
 
 split = snakemake.params.split
 make_split(

@@ -13,7 +13,7 @@ try:  # this job runs ffmpeg/ffprobe: without them, one line in its log rather t
 except RuntimeError as error:
     sys.exit(f"rule {snakemake.rule}: {error}")
 
-from avcmr.stages import synthesize_shard
+from avcmr.stages.acquire import synthesize_shard
 
 synthesize_shard(
     spec_values=snakemake.params.spec,

@@ -4,7 +4,7 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.stages import fit_visual_pca
+from avcmr.stages.split import fit_visual_pca
 
 fit_visual_pca(
     visual_paths=snakemake.input.visual,

@@ -21,7 +21,7 @@ Unpacking is defensive, as archives are input from elsewhere:
   fingerprint (:mod:`avcmr.data.folder`) stays the same: no shard is recomputed.
 
 The result is a member table (``clip_id, label, path, refused, member``) that the folder listing
-reads instead of walking a directory.
+reads (:func:`avcmr.data.folder.read_member_table`) instead of walking a directory.
 """
 
 from __future__ import annotations
@@ -37,11 +37,15 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 import pandas as pd
 import pyarrow as pa
 
-from avcmr.data.folder import safe_clip_id
+from avcmr.data.listing import safe_clip_id
+from avcmr.data.manifests import AVE_PAPER_CLASSES, ave_listing
+from avcmr.io.http_fetch import FileCheckError, is_url, verify_file
+from avcmr.io.parquet import write_table
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +67,6 @@ ARCHIVES = "resources/archives"
 def local_archive_path(dataset: str, source: str, folder: str = ARCHIVES) -> str:
     """The archive file a dataset unpacks: ``source`` itself, or for a URL the download
     ``fetch_archives`` makes at ``<folder>/<dataset>/download/<file name>``."""
-    from urllib.parse import urlparse
-
-    from avcmr.data.manifests import is_url
-
     if not is_url(source):
         return str(source)
     name = Path(urlparse(source).path).name or "archive"
@@ -166,8 +166,6 @@ class _Reader:
 def archive_labels(annotations: str | Path, classes: Sequence[str] | None, duplicates: str) -> dict[str, str]:
     """YouTube id → label of an AVE ``Annotations.txt``, with the paper's classes and duplicate policy
     (:func:`avcmr.data.manifests.ave_listing`)."""
-    from avcmr.data.manifests import AVE_PAPER_CLASSES, ave_listing
-
     listing = ave_listing(annotations, AVE_PAPER_CLASSES if classes is None else classes, duplicates)
     return dict(zip(listing.clips["youtube_id"], listing.clips["label"], strict=True))
 
@@ -181,8 +179,6 @@ def unpack_archive(archive: str | Path, dest: str | Path, layout: str, members_o
     Labels come from the layout's ``{label}``, else (``{youtube_id}`` layouts) from ``annotations``.
     Returns the counts (also in the table's metadata).
     """
-    from avcmr.io.parquet import write_table
-
     pattern = compile_layout(layout)
     if "label" not in pattern.groupindex and annotations is None:
         raise ArchiveError(f"layout {layout!r} has no {{label}}: set the dataset's annotations (AVE: Annotations.txt)")
@@ -285,18 +281,9 @@ def _extract(reader: _Reader, info, member: Member, target: Path, bytes_left: in
     return copied
 
 
-def read_members(path: str | Path) -> pd.DataFrame:
-    """The member table as the folder listing uses it: ``clip_id, label, path, refused``."""
-    from avcmr.io.parquet import read_table
-
-    return read_table(path, ["clip_id", "label", "path", "refused"]).to_pandas()
-
-
 def unpack_dataset_archive(archive: str | Path, spec: Mapping, dest: str | Path, members_out: str | Path,
                            provenance: Mapping | None = None) -> dict[str, int]:
     """Check (config ``archive_sha256`` / ``archive_bytes``) and unpack a folder dataset's archive."""
-    from avcmr.io.http_fetch import FileCheckError, verify_file
-
     try:
         verify_file(archive, spec.get("archive_bytes"), {"sha256": spec.get("archive_sha256")})
     except FileCheckError as error:

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from avcmr.data.manifests import Listing, ManifestError, apply_duplicate_policy, clip_ids_for
+from avcmr.data.listing import Listing, ManifestError, apply_duplicate_policy, clip_ids_for
 from avcmr.io.parquet import atomic_path
 
 log = logging.getLogger(__name__)

@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from avcmr.data.listing import safe_clip_id
+from avcmr.io.parquet import read_table
+
 DEFAULT_EXTENSIONS = ("mp4", "mkv", "webm", "avi", "mov", "m4v")
 # The columns of one shard's member list (config-independent, JSON-serialisable: a rule parameter).
 MEMBER_COLUMNS = ["clip_id", "label", "path", "size", "mtime_ns", "refused"]
-
-
-def safe_clip_id(text: str) -> str:
-    """Letters, digits, '_', '-', '.' kept, anything else '_' (clip ids name files)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
 def list_folder(root: str | Path, extensions=DEFAULT_EXTENSIONS) -> pd.DataFrame:
@@ -89,9 +86,7 @@ def list_folder_dataset(spec: Mapping, members_table: str | Path | None = None) 
     ``refused`` members are listed too (with the reason), so that they become failure rows.
     """
     if members_table is not None:
-        from avcmr.data.archive import read_members
-
-        listing = read_members(members_table)
+        listing = read_member_table(members_table)
     else:
         listing = list_folder(spec["root"], spec.get("extensions", DEFAULT_EXTENSIONS)).assign(refused="")
     n_shards = n_folder_shards(len(listing), spec["features"]["shard_size"], spec.get("n_shards"))
@@ -99,6 +94,12 @@ def list_folder_dataset(spec: Mapping, members_table: str | Path | None = None) 
     listing["shard"] = [shard_of(clip_id, n_shards) for clip_id in listing["clip_id"]]
     listing.attrs["n_shards"] = n_shards
     return listing
+
+
+def read_member_table(path: str | Path) -> pd.DataFrame:
+    """An unpacked archive's member table (:func:`avcmr.data.archive.unpack_archive`) as the listing
+    uses it: ``clip_id, label, path, refused``."""
+    return read_table(path, ["clip_id", "label", "path", "refused"]).to_pandas()
 
 
 def shard_members(listing: pd.DataFrame, shard: int) -> list[dict]:

@@ -1,11 +1,11 @@
 """Clip lists of the YouTube datasets (VEGAS, AVE, AudioSet subsets, VGGSound) as one table: what to
 download, and its label.
 
-Every parser returns a :class:`Listing`: ``clips`` with the columns of :data:`LISTING_COLUMNS`
-(``clip_id, youtube_id, start_s, end_s, label``; the window is in seconds of the YouTube video),
-optionally ``split`` (the list's own train/test split) and ``skip_reason`` (why a listed clip
-cannot be fetched); ``counts``, the numbers behind every row that was dropped, for the log and the
-report; and ``notes``, caveats the acquisition summary repeats.
+Every parser returns a :class:`~avcmr.data.listing.Listing`: ``clips`` with the columns of
+:data:`~avcmr.data.listing.LISTING_COLUMNS` (``clip_id, youtube_id, start_s, end_s, label``; the
+window is in seconds of the YouTube video), optionally ``split`` (the list's own train/test split)
+and ``skip_reason`` (why a listed clip cannot be fetched); ``counts``, the numbers behind every row
+that was dropped, for the log and the report; and ``notes``, caveats the acquisition summary repeats.
 
 AVE (Tian et al. 2018): ``Annotations.txt`` lines ``class&youtube_id&quality&start&end``, where
 start/end is the annotated event inside the 10-s AVE clip. The paper keeps 15 classes
@@ -23,33 +23,33 @@ VGGSound (Chen et al. 2020): ``vggsound.csv``, no header, ``youtube_id,start_sec
 each clip is the 10 s from ``start_seconds``; ``split`` (train/test) is kept in the listing.
 
 Repeated keys (an AVE YouTube id listed twice, a VEGAS clip id listed twice) follow one documented
-policy, :data:`DUPLICATE_POLICIES`.
+policy, :data:`avcmr.data.listing.DUPLICATE_POLICIES`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
+from avcmr.data.audioset import AUDIOSET_SEGMENT_URLS, audioset_listing, read_audioset_segments
+from avcmr.data.listing import (
+    LISTING_COLUMNS,
+    Listing,
+    ManifestError,
+    apply_duplicate_policy,
+    clip_id_for,
+    clip_ids_for,
+    safe_clip_id,
+)
 from avcmr.io.checksums import file_digest
+from avcmr.io.http_fetch import FetchError, FileCheckError, fetch_file, is_url
+from avcmr.io.parquet import atomic_path
 
-LISTING_COLUMNS = ["clip_id", "youtube_id", "start_s", "end_s", "label"]
-# Columns only some lists have: the list's own split (vggsound) and why a clip cannot be fetched.
-LISTING_OPTIONAL_COLUMNS = ["split", "skip_reason"]
-LISTING_TABLE_COLUMNS = [*LISTING_COLUMNS, *LISTING_OPTIONAL_COLUMNS]
-# results/{dataset}/listing.parquet (youtube_id and the window are null for folder/synthetic datasets):
-# the columns every listing has, and the full table write_listing writes (+ the optional columns).
-LISTING_SCHEMA = pa.schema([
-    ("clip_id", pa.string()), ("youtube_id", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()),
-    ("label", pa.string()), ("shard", pa.int32()),
-])
-FULL_LISTING_SCHEMA = pa.schema([*LISTING_SCHEMA, ("split", pa.string()), ("skip_reason", pa.string())])
 # Dataset kinds whose clips are fetched from YouTube by a listing (and the list files they read).
 YOUTUBE_KINDS = ("vegas", "ave", "audioset", "vggsound")
 SEGMENT_KINDS = ("ave", "audioset")  # read AudioSet segment CSVs
@@ -63,62 +63,10 @@ AVE_PAPER_CLASSES = (
 )
 AVE_CLIP_SECONDS = 10.0
 
-DUPLICATE_POLICIES = {
-    "drop": "drop every row of a key listed more than once among the kept classes (its label is ambiguous)",
-    "drop_any": "drop every row of a key listed more than once anywhere in the file, other classes included",
-    "first": "keep the first row of each repeated key",
-}
 WINDOWS = {
     "clip": "the whole clip: [offset, offset + clip_seconds)",
     "event": "the annotated event only: [offset + start, offset + end) (AVE)",
 }
-
-
-class ManifestError(ValueError):
-    """A manifest that cannot be read as documented; the message says what is wrong and where."""
-
-
-@dataclass
-class Listing:
-    clips: pd.DataFrame
-    counts: dict[str, object] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-def clip_id_for(youtube_id: str, start_s: float, end_s: float) -> str:
-    """``<youtube id>_<start ms>_<end ms>``: unique per window, safe in file names."""
-    return f"{youtube_id}_{int(round(start_s * 1000))}_{int(round(end_s * 1000))}"
-
-
-def clip_ids_for(youtube_ids: pd.Series, starts: pd.Series, ends: pd.Series) -> pd.Series:
-    """:func:`clip_id_for` of whole columns at once (≈ 200k VGGSound rows at every workflow start)."""
-    def milliseconds(seconds: pd.Series) -> pd.Series:
-        return (seconds.astype(float) * 1000).round().astype("int64").astype(str)
-
-    return youtube_ids.astype(str) + "_" + milliseconds(starts) + "_" + milliseconds(ends)
-
-
-def apply_duplicate_policy(rows: pd.DataFrame, key: str, policy: str,
-                           all_keys: Iterable[str] | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Rows with each ``key`` value at most once, following ``policy`` (:data:`DUPLICATE_POLICIES`).
-
-    ``all_keys``: the keys of the whole file before any class filter (for ``drop_any``).
-    """
-    if policy not in DUPLICATE_POLICIES:
-        raise ManifestError(f"unknown duplicates policy {policy!r}; choose one of {sorted(DUPLICATE_POLICIES)}")
-    repeated = rows[key].duplicated(keep=False)
-    counts = {"repeated_keys": int(rows.loc[repeated, key].nunique()), "rows_with_repeated_key": int(repeated.sum())}
-    if policy == "first":
-        keep = ~rows[key].duplicated(keep="first")
-    elif policy == "drop":
-        keep = ~repeated
-    else:
-        everywhere = pd.Series(list(all_keys if all_keys is not None else rows[key]))
-        repeated_anywhere = set(everywhere[everywhere.duplicated(keep=False)])
-        counts["keys_repeated_in_whole_file"] = len(repeated_anywhere)
-        keep = ~rows[key].isin(repeated_anywhere)
-    counts["dropped_as_duplicates"] = int((~keep).sum())
-    return rows[keep].reset_index(drop=True), counts
 
 
 def read_ave_annotations(path: str | Path) -> pd.DataFrame:
@@ -142,13 +90,6 @@ def read_ave_annotations(path: str | Path) -> pd.DataFrame:
             raise ManifestError(f"{path}:{number}: start/end are not numbers in {line!r}") from None
         rows.append((fields[0].strip(), fields[1].strip(), fields[2].strip(), start, end))
     return pd.DataFrame(rows, columns=["label", "youtube_id", "quality", "event_start_s", "event_end_s"])
-
-
-def read_audioset_segments(paths: Sequence[str | Path]) -> dict[str, float]:
-    """YouTube id → start of its AudioSet segment (s); see :func:`avcmr.data.audioset.read_audioset_segments`."""
-    from avcmr.data.audioset import read_audioset_segments as read
-
-    return read(paths)
 
 
 def no_segment_reason(youtube_id: str) -> str:
@@ -203,10 +144,6 @@ def ave_listing(path: str | Path, classes: Sequence[str] | None = AVE_PAPER_CLAS
     return Listing(clips[[*LISTING_COLUMNS, "skip_reason"]], counts)
 
 
-def _safe_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text.strip())
-
-
 def read_table_file(path: str | Path) -> pd.DataFrame:
     """A CSV, TSV or Parquet table, chosen by the file's suffix."""
     path = Path(path)
@@ -236,7 +173,7 @@ def vegas_listing(path: str | Path, classes: Sequence[str] | None = None, duplic
                         index=table.index)
     given = table["clip_id"] if "clip_id" in table.columns else pd.Series(np.nan, index=table.index)
     # Clip ids name media files: anything but letters, digits, '_', '-', '.' becomes '_'.
-    table["clip_id"] = given.where(given.notna(), derived).astype(str).map(_safe_id)
+    table["clip_id"] = given.where(given.notna(), derived).astype(str).str.strip().map(safe_clip_id)
     all_keys = table["clip_id"].tolist()
     table = table[~bad].reset_index(drop=True)
     if classes is not None:
@@ -320,8 +257,6 @@ def segment_sources(spec: Mapping) -> list[str]:
     by default the official lists; none for the other kinds."""
     if spec["kind"] not in SEGMENT_KINDS:
         return []
-    from avcmr.data.audioset import AUDIOSET_SEGMENT_URLS
-
     segments = spec.get("segments")
     segments = list(AUDIOSET_SEGMENT_URLS if segments is None else segments)
     if not segments:
@@ -344,11 +279,9 @@ def dataset_listing(spec: Mapping, manifest_path: str | Path | None,
     if kind in SEGMENT_KINDS and not segment_paths:
         raise ManifestError(f"kind {kind} needs AudioSet segment CSVs (segments:)")
     if kind == "ave":
-        from avcmr.data.audioset import read_audioset_segments as read_offsets
-
         classes = spec.get("classes", list(AVE_PAPER_CLASSES))
         youtube_ids = read_ave_annotations(manifest_path)["youtube_id"].unique()
-        offsets = read_offsets(segment_paths, youtube_ids, cache_dir)
+        offsets = read_audioset_segments(segment_paths, youtube_ids, cache_dir)
         listing = ave_listing(manifest_path, classes, duplicates, spec.get("window", "clip"),
                               float(spec.get("clip_seconds", AVE_CLIP_SECONDS)), offsets)
     elif kind == "vegas":
@@ -357,8 +290,6 @@ def dataset_listing(spec: Mapping, manifest_path: str | Path | None,
         listing = vggsound_listing(manifest_path, spec.get("classes"), duplicates,
                                    float(spec.get("clip_seconds", VGGSOUND_CLIP_SECONDS)))
     elif kind == "audioset":
-        from avcmr.data.audioset import audioset_listing
-
         if not spec.get("classes"):
             raise ManifestError("kind audioset needs classes: (AudioSet label ids such as /m/0bt9lr)")
         listing = audioset_listing(segment_paths, spec["classes"], spec.get("class_names"), duplicates,
@@ -379,10 +310,6 @@ def list_file_records(paths: Mapping[str, str | Path]) -> dict[str, dict[str, ob
             for role, path in paths.items()}
 
 
-def is_url(text: str) -> bool:
-    return str(text).startswith(("http://", "https://", "ftp://"))
-
-
 # Where `snakemake fetch_manifests` puts a list configured as a URL (relative to the working folder).
 MANIFEST_CACHE = "resources/manifests"
 
@@ -393,8 +320,6 @@ def local_list_path(dataset: str, role: str, source: str, cache_dir: str = MANIF
     ``segments0``, ...)."""
     if not is_url(source):
         return str(source)
-    from urllib.parse import urlparse
-
     name = Path(urlparse(source).path).name or "list"
     return f"{cache_dir}/{dataset}/{role}_{name}"
 
@@ -416,11 +341,6 @@ def fetch_source(url: str, path: str | Path, sha256: str | None = None, timeout_
     ``sha256sum`` format), to be copied into the config to pin the list. Offline, the error says
     which file to place where.
     """
-    import logging
-
-    from avcmr.io.http_fetch import FetchError, FileCheckError, fetch_file
-    from avcmr.io.parquet import atomic_path
-
     path = Path(path)
     try:
         fetch_file(url, path, digests={"sha256": sha256}, attempts=attempts, backoff_s=backoff_s,

@@ -41,6 +41,11 @@ class FileCheckError(FetchError):
         self.check, self.actual, self.expected = check, actual, expected
 
 
+def is_url(text: str) -> bool:
+    """Whether a configured source is a URL to download (else a local path)."""
+    return str(text).startswith(("http://", "https://", "ftp://"))
+
+
 def partial_path(path: str | Path) -> Path:
     path = Path(path)
     return path.with_name(f"{path.name}.part")

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -105,6 +105,11 @@ def write_table(
 
 def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pa.Table:
     return pq.read_table(path, columns=columns)
+
+
+def read_clip_ids(paths: Iterable[str | os.PathLike]) -> set[str]:
+    """The clip ids of every table in ``paths`` (their ``clip_id`` column only)."""
+    return {clip_id for path in paths for clip_id in read_table(path, ["clip_id"])["clip_id"].to_pylist()}
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, object]:

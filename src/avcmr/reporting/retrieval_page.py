@@ -5,7 +5,7 @@ each direction (audio → visual, visual → audio), the top-k test items of the
 each trained method ranks first at one seed (the first configured seed), each marked relevant (same
 label) or not, with the query's AP. A plain ``<select>`` shows one method at a time.
 
-The rankings are the evaluation's own (:func:`avcmr.stages.fit_and_evaluate`):
+The rankings are the evaluation's own (:func:`avcmr.stages.train.fit_and_evaluate`):
 
 - scores from the same score source: the stored test embeddings compared by the method's similarity
   (:class:`~avcmr.evaluation.metrics.EmbeddingScores`, cosine or Hamming as the embeddings table
