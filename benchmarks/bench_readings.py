@@ -34,7 +34,7 @@ from machine_info import machine_description
 
 from avcmr.evaluation.metrics import evaluate_scores
 from avcmr.methods.budgets import budgeted_method
-from avcmr.methods.dual_subspace import (
+from avcmr.methods.dual_subspace_losses import (
     ABLATION_NETS,
     CONS_FORMS,
     DIS_FORMS,

@@ -11,18 +11,20 @@ import torch
 from easy_features_adversarial import average_map, chance_map, hamming_distance
 
 from avcmr.methods import make_method
-from avcmr.methods.agah import (
-    AGAH,
-    AGAHNetwork,
-    BatchFrobeniusNormalisation,
+from avcmr.methods.agah import AGAH
+from avcmr.methods.agah_losses import (
     bit_balance_loss,
-    class_prototypes,
     code_map_loss,
     gradient_penalty,
-    label_attention,
     quantization_loss,
     triplet_all_cosine,
     update_code_map,
+)
+from avcmr.methods.agah_network import (
+    AGAHNetwork,
+    BatchFrobeniusNormalisation,
+    class_prototypes,
+    label_attention,
 )
 from avcmr.methods.base import NotFittedError, cosine_similarity
 
@@ -320,3 +322,16 @@ def test_use_before_fit_raises(adversarial_easy):
         AGAH().embed_audio(adversarial_easy.audio_test)
     with pytest.raises(NotFittedError):
         AGAH().similarity(adversarial_easy.audio_test, adversarial_easy.visual_test)
+
+
+def test_model_files_saved_before_the_module_split_find_their_classes():
+    """A model file pickles the fitted network under its module path: files saved when the network
+    was defined in ``avcmr.methods.agah`` name it (and its normalisation layers) there."""
+    import pickle
+
+    from avcmr.methods import agah, agah_losses, agah_network
+
+    for name in ("AGAHNetwork", "BatchFrobeniusNormalisation"):
+        pickled = f"cavcmr.methods.agah\n{name}\n.".encode()  # a protocol-0 reference to the class
+        assert pickle.loads(pickled) is getattr(agah_network, name)
+    assert agah.update_code_map is agah_losses.update_code_map

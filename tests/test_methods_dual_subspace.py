@@ -19,6 +19,8 @@ from avcmr.methods.dual_subspace import (
     ExplicitImplicitShared,
     ExplicitSpace,
     ImplicitSpace,
+)
+from avcmr.methods.dual_subspace_losses import (
     consistency_loss,
     discriminative_loss,
     dual_subspace_losses,
@@ -349,3 +351,22 @@ def test_bfloat16_training_runs_the_nets_in_bfloat16_close_to_float32_and_is_lab
     assert "training_precision" in budget.label
     with pytest.raises(ValueError, match="training_precision"):
         DualSubspace(training_precision="float16", **settings).fit(audio_train, visual_train, labels_train)
+
+
+def test_model_files_saved_before_the_module_split_find_their_classes():
+    """A model file pickles the networks it holds under their module path: files saved when the
+    networks and the loss terms were defined in ``avcmr.methods.dual_subspace`` name them there."""
+    import pickle
+
+    from avcmr.methods import (
+        dual_subspace,
+        dual_subspace_losses,
+        dual_subspace_networks,
+        dual_subspace_training,
+    )
+
+    for name in ("SeparateNets", "SharedTrunk"):
+        pickled = f"cavcmr.methods.dual_subspace\n{name}\n.".encode()  # a protocol-0 reference to the class
+        assert pickle.loads(pickled) is getattr(dual_subspace_networks, name)
+    assert dual_subspace.fit_together is dual_subspace_training.fit_together
+    assert dual_subspace.dual_subspace_losses is dual_subspace_losses.dual_subspace_losses

@@ -1,5 +1,5 @@
-"""The paper's open readings as options of the dual-subspace models (README, "The paper's open
-readings"): each form against its equation written out here, each training option against what
+"""The paper's open readings as options of the dual-subspace models (docs/methods.md, "The
+paper's open readings"): each form against its equation written out here, each training option against what
 it must change (which nets exist, which pairs train, where the fusion head is fitted)."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from avcmr.methods.dual_subspace import (
     ExplicitImplicitShared,
     ExplicitSpace,
     ImplicitSpace,
+)
+from avcmr.methods.dual_subspace_losses import (
     class_targets,
     consistency_loss,
     discriminative_loss,

@@ -16,7 +16,7 @@ from report_run import DATASET, SUMMARY_TARGET, chromium, ensure_chromium, tiny_
 
 from avcmr.io.parquet import read_metadata, read_table
 from avcmr.models_io import load_model
-from avcmr.reporting.figures import expected_pixels
+from avcmr.reporting.figures_common import expected_pixels
 
 pytestmark = pytest.mark.slow
 

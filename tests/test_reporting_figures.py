@@ -24,7 +24,7 @@ from sklearn.decomposition import PCA
 from avcmr.data.synthetic_features import make_synthetic_features
 from avcmr.io import schemas
 from avcmr.io.parquet import read_metadata, read_table, vector_column, write_table
-from avcmr.reporting import figures
+from avcmr.reporting import figures, figures_tsne
 
 SMALL_OURS = {"audio_hidden": [32], "visual_hidden": [32], "batch_size": 64, "epochs": 3, "device": "cpu",
               "validation_reference_pairs": 64}
@@ -316,23 +316,23 @@ def test_fig8_tsne_uses_ours_and_skips_methods_without_embeddings(run, tmp_path)
     _, paths, outputs = run
     assert read_metadata(outputs["embeddings"][0])["has_embeddings"] is False  # random_seed0
     seed0 = [p for p in outputs["embeddings"] if "seed0" in p.name]
-    method = figures.plot_tsne(paths["features"], outputs["eval"], seed0, tmp_path / "fig8.png",
+    method = figures_tsne.plot_tsne(paths["features"], outputs["eval"], seed0, tmp_path / "fig8.png",
                                tmp_path / "fig8.pdf", max_points=40, perplexity=10, seed=0)
     assert method == "ours"
     first = check_image(tmp_path / "fig8.png", "fig8")
     # Seeded: the same call draws the same picture.
-    figures.plot_tsne(paths["features"], outputs["eval"], seed0, tmp_path / "again.png", None, max_points=40,
+    figures_tsne.plot_tsne(paths["features"], outputs["eval"], seed0, tmp_path / "again.png", None, max_points=40,
                       perplexity=10, seed=0)
     with Image.open(tmp_path / "again.png") as image:
         np.testing.assert_array_equal(np.asarray(image.convert("L"), dtype=float), first)
-    fallback = figures.plot_tsne(paths["features"], of(outputs["eval"], {"random", "cca"}),
+    fallback = figures_tsne.plot_tsne(paths["features"], of(outputs["eval"], {"random", "cca"}),
                                  of(seed0, {"random", "cca"}), tmp_path / "f.png", None, max_points=40)
     assert fallback == "cca"
     # A test set too small for t-SNE (4 clips) is drawn on principal axes, same picture size.
-    figures.plot_tsne(paths["features"], outputs["eval"], seed0, tmp_path / "small.png", None, max_points=4)
+    figures_tsne.plot_tsne(paths["features"], outputs["eval"], seed0, tmp_path / "small.png", None, max_points=4)
     check_image(tmp_path / "small.png", "fig8")
     # Four maps of the same 40 test clips, each clip coloured by its class in every map.
-    fig, _ = figures.draw_tsne(paths["features"], outputs["eval"], seed0, max_points=40, perplexity=10, seed=0)
+    fig, _ = figures_tsne.draw_tsne(paths["features"], outputs["eval"], seed0, max_points=40, perplexity=10, seed=0)
     maps = [ax.collections[0] for ax in fig.axes]
     assert len(maps) == 4 and all(points.get_offsets().shape == (40, 2) for points in maps)
     colours = [tuple(map(tuple, points.get_facecolors())) for points in maps]
@@ -342,8 +342,8 @@ def test_fig8_tsne_uses_ours_and_skips_methods_without_embeddings(run, tmp_path)
     # features of those clips (up to each axis's sign).
     features = pq.read_table(paths["features"]).to_pandas()
     test = features[features["split"] == "test"]
-    keep = figures.subsample(test["label"].to_numpy(), 4, 0)
-    fig, _ = figures.draw_tsne(paths["features"], outputs["eval"], seed0, max_points=4)
+    keep = figures_tsne.subsample(test["label"].to_numpy(), 4, 0)
+    fig, _ = figures_tsne.draw_tsne(paths["features"], outputs["eval"], seed0, max_points=4)
     for ax, modality in zip(fig.axes[:2], ("audio", "visual"), strict=True):
         x = np.stack(test[modality].to_numpy())[keep].astype(np.float64)
         x = (x - x.mean(axis=0)) / x.std(axis=0)
@@ -353,10 +353,18 @@ def test_fig8_tsne_uses_ours_and_skips_methods_without_embeddings(run, tmp_path)
         np.testing.assert_allclose(drawn, expected * signs, atol=1e-9)
     close(fig)
     with pytest.raises(ValueError, match="no configured method has embeddings"):
-        figures.plot_tsne(paths["features"], of(outputs["eval"], {"random"}), of(seed0, {"random"}),
+        figures_tsne.plot_tsne(paths["features"], of(outputs["eval"], {"random"}), of(seed0, {"random"}),
                           tmp_path / "g.png", None)
 
 
 def test_method_order_follows_the_tables():
     assert figures.method_order(["ours", "zzz", "cca", "explicit", "random"]) == [
         "random", "cca", "ours", "explicit", "zzz"]
+
+
+def test_names_moved_out_of_figures_are_still_importable_from_it():
+    from avcmr.reporting import figures_common
+
+    assert figures.plot_tsne is figures_tsne.plot_tsne and figures.draw_tsne is figures_tsne.draw_tsne
+    assert figures.expected_pixels is figures_common.expected_pixels
+    assert figures.FIGURE_SIZES is figures_common.FIGURE_SIZES

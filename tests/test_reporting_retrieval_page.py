@@ -25,16 +25,9 @@ from PIL import Image
 from avcmr.io import schemas
 from avcmr.io.parquet import read_table, vector_column, write_table
 from avcmr.media.ffmpeg_io import probe
-from avcmr.reporting.retrieval_page import (
-    OPUS,
-    WAV,
-    PageSettings,
-    PreviewError,
-    audio_encoding,
-    balanced_queries,
-    cut_preview,
-    write_retrieval_page,
-)
+from avcmr.reporting.retrieval_page import balanced_queries, write_retrieval_page
+from avcmr.reporting.retrieval_page_media import OPUS, WAV, audio_encoding, cut_preview
+from avcmr.reporting.retrieval_page_types import PageSettings, PreviewError
 
 PROVENANCE = {"dataset": "small", "config_hash": "0", "random_weights": True}
 TIE_SEED = 4

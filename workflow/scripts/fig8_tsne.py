@@ -4,7 +4,7 @@ from avcmr.logs import start_job
 
 start_job(snakemake)
 
-from avcmr.reporting.figures import plot_tsne
+from avcmr.reporting.figures_tsne import plot_tsne
 
 plot_tsne(
     features_path=snakemake.input.features,

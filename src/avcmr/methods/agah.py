@@ -74,9 +74,26 @@ import time
 
 import numpy as np
 import torch
-from torch import autograd, nn
 from torch.nn import functional as F
 
+# The names marked F401 are re-exported: they lived here before the split, and model files pickle
+# the network classes, so files saved before it name them under this module.
+from avcmr.methods.agah_losses import (
+    bit_balance_loss,
+    code_map_loss,
+    cosine_distance,  # noqa: F401
+    gradient_penalty,
+    quantization_loss,
+    triplet_all_cosine,
+    update_code_map,
+)
+from avcmr.methods.agah_network import (
+    TINY,  # noqa: F401
+    AGAHNetwork,
+    BatchFrobeniusNormalisation,  # noqa: F401
+    class_prototypes,
+    label_attention,  # noqa: F401
+)
 from avcmr.methods.base import (
     HashingOutputMixin,
     RetrievalMethod,
@@ -91,12 +108,10 @@ from avcmr.methods.model_selection import (
     validation_map,
 )
 from avcmr.methods.registry import register, register_variant
-from avcmr.methods.torch_utils import mlp, pick_device, seed_everything, to_tensor
+from avcmr.methods.torch_utils import pick_device, seed_everything, to_tensor
 
 log = logging.getLogger(__name__)
 
-# Guards the divisions by a norm or by a weight sum against an all-zero (dead-ReLU) batch.
-TINY = 1e-12
 # The official learning-rate decay never goes below this rate.
 LR_FLOOR = 1e-6
 
@@ -110,182 +125,6 @@ SIMPLIFICATIONS = (
     "both directions must improve, on its query set); the training budget is the configured one "
     "(official: 300 full epochs)."
 )
-
-
-def cosine_distance(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 − cos between every source and target row, clamped at 0."""
-    return (1.0 - F.normalize(source, dim=1) @ F.normalize(target, dim=1).T).clamp(min=0.0)
-
-
-def triplet_all_cosine(
-    anchor: torch.Tensor,
-    anchor_labels: torch.Tensor,
-    target: torch.Tensor,
-    target_labels: torch.Tensor,
-    margin: float,
-) -> torch.Tensor:
-    """Batch-all triplet loss, summed: Σ_{i,j,k} max(0, d(a_i, t_j) − d(a_i, t_k) + m) over
-    label(t_j) = label(a_i) ≠ label(t_k); d = cosine distance; labels are one-hot (or multi-hot)."""
-    distance = cosine_distance(anchor, target)
-    similar = (anchor_labels @ target_labels.T > 0).float()
-    mask = similar[:, :, None] * (1.0 - similar[:, None, :])
-    return (mask * (distance[:, :, None] - distance[:, None, :] + margin)).clamp(min=0.0).sum()
-
-
-def bit_balance_loss(codes: torch.Tensor) -> torch.Tensor:
-    """Σ_i 1 / (1 + e^{cos(|h_i|, 1)}) (official ``loss3``)."""
-    theta = F.cosine_similarity(codes.abs(), torch.ones_like(codes), dim=1)
-    return torch.sigmoid(-theta).sum()
-
-
-def code_map_loss(
-    codes: torch.Tensor, code_map: torch.Tensor, onehot: torch.Tensor
-) -> torch.Tensor:
-    """Σ ‖h Mᵀ − L (2y − 1)‖²: inner products with the class code words should be ±L."""
-    return ((codes @ code_map.T - codes.shape[1] * (2.0 * onehot - 1.0)) ** 2).sum()
-
-
-def quantization_loss(codes: torch.Tensor) -> torch.Tensor:
-    return ((codes - torch.sign(codes)) ** 2).sum()
-
-
-def gradient_penalty(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
-    """WGAN-GP: mean (‖∇ C(x̂)‖ − 1)² at per-element random interpolates x̂ of real and fake."""
-    alpha = torch.rand(real.shape, generator=generator).to(real.device)
-    interpolates = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
-    gradients = autograd.grad(critic(interpolates).sum(), interpolates, create_graph=True)[0]
-    return ((gradients.norm(2, dim=1) - 1.0) ** 2).mean()
-
-
-def update_code_map(
-    audio_codes: torch.Tensor,
-    visual_codes: torch.Tensor,
-    code_map: torch.Tensor,
-    onehot: torch.Tensor,
-) -> torch.Tensor:
-    """AGAH's discrete cyclic coordinate update of the class code words M (C × L), bit by bit:
-    M[:, k] = sign(Q[:, k] − 2 M_{¬k} (U_{¬k}ᵀ u_k + V_{¬k}ᵀ v_k + M_{¬k}ᵀ m_k)),
-    Q = 2L (Yᵀ(U + V) + S M), S = 2I − 1, U, V the sign codes (official ``update_code_map``)."""
-    code_map = code_map.clone()
-    u, v = torch.sign(visual_codes), torch.sign(audio_codes)
-    n_classes, n_bits = code_map.shape
-    s = 2.0 * torch.eye(n_classes, dtype=code_map.dtype, device=code_map.device) - 1.0
-    q = 2.0 * n_bits * (onehot.T @ (u + v) + s @ code_map)
-    gram = u.T @ u + v.T @ v
-    for k in range(n_bits):
-        others = torch.arange(n_bits, device=code_map.device) != k
-        m_others = code_map[:, others]
-        correction = m_others @ gram[others, k] + m_others @ (m_others.T @ code_map[:, k])
-        code_map[:, k] = torch.sign(q[:, k] - 2.0 * correction)
-    return code_map
-
-
-def label_attention(
-    features: torch.Tensor, prototypes: torch.Tensor, mix: float, sharpness: float
-) -> torch.Tensor:
-    """AGAH's label attention: f̂ = λ f + (1 − λ) (w P) / Σ_c w_c with w = σ(s · f Pᵀ)."""
-    weights = torch.sigmoid(sharpness * features @ prototypes.T)  # B × C
-    attended = weights @ prototypes / weights.sum(dim=1, keepdim=True).clamp_min(TINY)
-    return mix * features + (1.0 - mix) * attended
-
-
-def class_prototypes(
-    audio_features: torch.Tensor,
-    visual_features: torch.Tensor,
-    onehot: torch.Tensor,
-    previous: torch.Tensor,
-) -> torch.Tensor:
-    """The feature map P (official ``update_feature_map``, "average"): per class the mean of its
-    visual and the mean of its audio features, averaged and scaled to unit length; a class without
-    any feature keeps its ``previous`` prototype."""
-    counts = onehot.sum(dim=0)
-    mean = (onehot.T @ visual_features / counts.clamp_min(1.0)[:, None]
-            + onehot.T @ audio_features / counts.clamp_min(1.0)[:, None]) / 2.0  # fmt: skip
-    normalised = mean / mean.norm(dim=1, keepdim=True).clamp_min(TINY)
-    return torch.where((counts > 0)[:, None], normalised, previous)
-
-
-class BatchFrobeniusNormalisation(nn.Module):
-    """f / ‖F‖_F with F the batch's feature matrix and no gradient through the norm (official).
-
-    In training mode this is the official operation. It also tracks a running mean of the squared
-    row norm (momentum as BatchNorm's); in eval mode ‖F‖_F is replaced by √(B · E‖f‖²), B the
-    training batch size, so that an item's code does not depend on the other items embedded with
-    it (the official code divides test items by their test batch's norm).
-    """
-
-    def __init__(self, batch_size: int, momentum: float = 0.1):
-        super().__init__()
-        self.batch_size = int(batch_size)
-        self.momentum = momentum
-        self.register_buffer("running_mean_square", torch.ones(()))
-        self.register_buffer("n_batches", torch.zeros((), dtype=torch.long))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            squared = features.detach().pow(2).sum(dim=1)
-            with torch.no_grad():
-                weight = 1.0 if int(self.n_batches) == 0 else self.momentum
-                self.running_mean_square.mul_(1.0 - weight).add_(weight * squared.mean())
-                self.n_batches += 1
-            return features / squared.sum().sqrt().clamp_min(TINY)
-        return features / (self.batch_size * self.running_mean_square).sqrt().clamp_min(TINY)
-
-
-class AGAHNetwork(nn.Module):
-    """Feature nets, Frobenius normalisation, label attention, hash and label heads, critics."""
-
-    def __init__(
-        self,
-        audio_dim: int,
-        visual_dim: int,
-        visual_hidden,
-        audio_hidden,
-        feature_dim: int,
-        n_bits: int,
-        n_classes: int,
-        batch_size: int = 128,
-        attention_mix: float = 0.8,
-        attention_sharpness: float = 5.0,
-    ):
-        super().__init__()
-        self.attention_mix = attention_mix
-        self.attention_sharpness = attention_sharpness
-        # Flat Sequentials that end in ReLU, as the official feature modules do.
-        self.visual_features = nn.Sequential(
-            *mlp([visual_dim, *visual_hidden, feature_dim], "relu"), nn.ReLU()
-        )
-        self.audio_features = nn.Sequential(
-            *mlp([audio_dim, *audio_hidden, feature_dim], "relu"), nn.ReLU()
-        )
-        self.visual_normalisation = BatchFrobeniusNormalisation(batch_size)
-        self.audio_normalisation = BatchFrobeniusNormalisation(batch_size)
-        self.visual_hash = nn.Sequential(nn.Linear(feature_dim, n_bits), nn.Tanh())
-        self.audio_hash = nn.Sequential(nn.Linear(feature_dim, n_bits), nn.Tanh())
-        self.visual_label = nn.Sequential(nn.Linear(feature_dim, n_classes), nn.Sigmoid())
-        self.audio_label = nn.Sequential(nn.Linear(feature_dim, n_classes), nn.Sigmoid())
-        # Critic of the audio feature space (audio real, visual fake) and of the visual one.
-        self.audio_critic = mlp([feature_dim, feature_dim, 256, 1], "relu")
-        self.visual_critic = mlp([feature_dim, feature_dim, 256, 1], "relu")
-        # The feature map P (class prototypes), refreshed after every epoch; a buffer, so that
-        # the best epoch's weights and P are kept and restored together.
-        self.register_buffer("prototypes", torch.zeros(n_classes, feature_dim))
-
-    def features(self, modality: str, x: torch.Tensor) -> torch.Tensor:
-        """Normalised features f (what the critics and the feature map see)."""
-        raw = getattr(self, f"{modality}_features")(x)
-        return getattr(self, f"{modality}_normalisation")(raw)
-
-    def attend(self, features: torch.Tensor) -> torch.Tensor:
-        return label_attention(
-            features, self.prototypes, self.attention_mix, self.attention_sharpness
-        )
-
-    def hash_outputs(self, modality: str, x: torch.Tensor) -> torch.Tensor:
-        """Real-valued codes h = tanh(W f̂ + b) of (scaled) input features."""
-        return getattr(self, f"{modality}_hash")(self.attend(self.features(modality, x)))
 
 
 def _binarize(real_codes: np.ndarray) -> np.ndarray:

@@ -14,14 +14,9 @@ model"). Per modality an explicit net and an implicit net:
   **per modality** m ∈ {audio, visual}: ‖(Q_ex^m)ᵀ Q_im^m‖²_F (Eq. 4, two terms — never one term
   over rows stacked across modalities, where the audio and visual products can cancel), plus the
   implicit audio–visual term ‖(Q_im^a)ᵀ Q_im^v‖²_F (Eq. 5).
-  Normalisation (``cons_form="correlation"``, the default): every Q has its columns centred and
-  scaled to unit L2 norm, so each product is a matrix of Pearson cross-correlations and the loss
-  is the sum of their squares — independent of batch size and of the outputs' scale, and alive:
-  its gradient on the outputs is of the same order as L_corr's, so β = 0.001 is a measurable
-  share of the total (the per-epoch history records each term's gradient norm; see
-  ``GRADIENT_COLUMNS``). ``cons_form="frobenius"`` is the raw literal sum of squares of the raw
-  outputs' products. (An earlier reading — row-normalised, product divided by the batch size,
-  averaged over entries — had a gradient ≈ 1e-4 of α·L_dis's, which made β inert.)
+  Normalisation (``cons_form="correlation"``, the default): each product is of Pearson
+  cross-correlations (Q's columns centred, unit norm); ``"frobenius"``: the raw outputs' products
+  (``avcmr.methods.dual_subspace_losses`` says why the first is the default).
 - total **L = L_corr + α L_dis + β L_cons**, α = 0.01, β = 0.001 (the paper's best of its
   Fig. 7 grid).
 
@@ -48,7 +43,7 @@ output blocks and the same fusion as `ours`:
   (audio 128→1024→1024, visual 1024→1024→2048) feeding a 10-D explicit head and a C-D implicit
   head, L = L_corr + α L_dis + β L_cons.
 
-The paper's open readings are options (README, "The paper's open readings"; first value the
+The paper's open readings are options (docs/methods.md, "The paper's open readings"; first value the
 default): ``cons_form`` (correlation | frobenius), ``dis_form`` (row_mean | frobenius_over_n, Eq. 3
 as written), ``selection`` (holdout_best | fixed_epochs: every training pair, the last epoch),
 ``ablation_nets`` (all | own: `explicit` / `implicit` build, train and fuse only their own pair of
@@ -64,9 +59,7 @@ gradient steps; every ``validation_interval`` epochs the fusion head is fitted o
 order, as real-valued scores rarely tie) on the held-out pairs is recorded; the best such epoch's
 weights are kept, and training stops after ``patience`` epochs without improvement (None: run
 every epoch). The test set is never seen. The final head is fitted on all training pairs.
-
-Speed: the training pairs stay on the device; per-step losses are accumulated on the device and
-read once per epoch; the gradient norms of the loss terms are measured on one batch per epoch.
+Training, one seed or several together: ``avcmr.methods.dual_subspace_training``.
 
 Simplifications: one learning rate for all nets; a batch whose loss is not finite (an
 ill-conditioned covariance) is skipped rather than stepped on and counted in
@@ -75,19 +68,33 @@ ill-conditioned covariance) is skipped rather than stepped on and counted in
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from avcmr.methods.base import RetrievalMethod, check_training_data
+from avcmr.methods.dual_subspace_losses import (  # noqa: F401 -- re-exported: this module's public names before the split
+    ABLATION_NETS,
+    CONS_FORMS,
+    DIS_FORMS,
+    FUSION_FITS,
+    SELECTIONS,
+    class_targets,
+    consistency_loss,
+    discriminative_loss,
+    dual_subspace_losses,
+    orthogonality_penalty,
+    output_gradient_norms,
+)
+
+# Model files pickle the networks: files saved before the split name these classes under this module.
+from avcmr.methods.dual_subspace_networks import SeparateNets, SharedTrunk, output_blocks
+from avcmr.methods.dual_subspace_training import TrainingRun, fit_together
 from avcmr.methods.linear_cca import LinearCCA
-from avcmr.methods.losses import dcca_loss
 from avcmr.methods.model_selection import (
     BestEpoch,
     count_parameters,
@@ -98,159 +105,13 @@ from avcmr.methods.registry import register
 from avcmr.methods.torch_utils import (
     TRAINING_PRECISIONS,
     Standardizer,
-    activation_layer,
     make_optimizer,
-    minibatches,
-    mlp,
     pick_device,
     seed_everything,
     to_tensor,
-    training_autocast,
 )
 
 log = logging.getLogger(__name__)
-
-LOSS_TERMS = ("total", "corr", "dis", "cons")
-# Per-epoch gradient norms (on one batch) of each *weighted* term w.r.t. the four output blocks.
-GRADIENT_COLUMNS = ("grad_corr", "grad_dis", "grad_cons")
-OUTPUT_BLOCKS = ("explicit_audio", "implicit_audio", "explicit_visual", "implicit_visual")
-
-
-# -- the loss terms (Eqs. 2–5) -----------------------------------------------------------------
-# The paper's open readings, each a named option of the four estimators (README, "The paper's open
-# readings"); the first of each is the default.
-CONS_FORMS = ("correlation", "frobenius")
-DIS_FORMS = ("row_mean", "frobenius_over_n")
-SELECTIONS = ("holdout_best", "fixed_epochs")
-ABLATION_NETS = ("all", "own")
-FUSION_FITS = ("train", "holdout")
-
-
-def discriminative_loss(implicit_audio: torch.Tensor | None, implicit_visual: torch.Tensor | None,
-                        targets: torch.Tensor, form: str = "row_mean") -> torch.Tensor:
-    """L_dis (Eq. 3) over the implicit blocks given (None: absent), y the class targets (one-hot).
-
-    ``row_mean``: mean_i ‖ψ(a_i) − y_i‖₂ + mean_i ‖τ(v_i) − y_i‖₂ (the mean of row norms);
-    ``frobenius_over_n``: (1/n)‖ψ(A) − Y‖_F + (1/n)‖τ(V) − Y‖_F, the equation's literal form
-    (≈ 1/√n of the first for rows of similar error, so α weighs it differently)."""
-    total = targets.new_zeros(())
-    for block in (implicit_audio, implicit_visual):
-        if block is None:
-            continue
-        difference = block - targets.to(block.dtype)
-        if form == "row_mean":
-            total = total + torch.linalg.vector_norm(difference, dim=1).mean()
-        elif form == "frobenius_over_n":
-            total = total + torch.linalg.matrix_norm(difference) / len(difference)
-        else:
-            raise ValueError(f"dis_form must be one of {', '.join(DIS_FORMS)}, got {form!r}")
-    return total
-
-
-def _standardise_columns(matrix: torch.Tensor) -> torch.Tensor:
-    """Columns centred and scaled to unit L2 norm (a constant column stays zero)."""
-    centred = matrix - matrix.mean(dim=0, keepdim=True)
-    return nn.functional.normalize(centred, dim=0)
-
-
-def orthogonality_penalty(left: torch.Tensor, right: torch.Tensor, form: str = "correlation") -> torch.Tensor:
-    """‖leftᵀ right‖²_F: ``frobenius`` on the raw matrices (the equation as written), ``correlation``
-    on column-standardised ones, i.e. the sum of squared Pearson correlations between the columns
-    of ``left`` and those of ``right`` (free of the batch size and of the outputs' scale)."""
-    if form == "correlation":
-        left, right = _standardise_columns(left), _standardise_columns(right)
-    elif form != "frobenius":
-        raise ValueError(f"cons_form must be one of {', '.join(CONS_FORMS)}, got {form!r}")
-    return (left.T @ right).square().sum()
-
-
-def consistency_loss(
-    explicit_audio: torch.Tensor | None,
-    explicit_visual: torch.Tensor | None,
-    implicit_audio: torch.Tensor | None,
-    implicit_visual: torch.Tensor | None,
-    form: str = "correlation",
-) -> torch.Tensor:
-    """L_cons (Eqs. 4–5), per modality: ‖Q_ex^aᵀQ_im^a‖²_F + ‖Q_ex^vᵀQ_im^v‖²_F + ‖Q_im^aᵀQ_im^v‖²_F;
-    a term whose blocks are not both given (None: a net that the variant does not train) is left
-    out, and with none left the loss is 0."""
-    pairs = ((explicit_audio, implicit_audio), (explicit_visual, implicit_visual), (implicit_audio, implicit_visual))
-    terms = [orthogonality_penalty(left, right, form) for left, right in pairs if left is not None and right is not None]
-    if not terms:
-        present = next(block for block in (explicit_audio, explicit_visual, implicit_audio, implicit_visual)
-                       if block is not None)
-        return present.new_zeros(())
-    return torch.stack(terms).sum()
-
-
-def dual_subspace_losses(
-    outputs: dict[str, torch.Tensor],
-    targets: torch.Tensor,
-    corr_weight: float = 1.0,
-    alpha: float = 0.01,
-    beta: float = 0.001,
-    corr_reg: float = 1e-4,
-    cons_form: str = "correlation",
-    dis_form: str = "row_mean",
-) -> dict[str, torch.Tensor]:
-    """One batch's terms and total L = corr_weight·L_corr + α L_dis + β L_cons (``ours``: 1, α, β;
-    `explicit`: α = 0; `implicit`: corr_weight = 0). ``outputs`` maps the ``OUTPUT_BLOCKS`` a
-    variant has to tensors; a term without its blocks is 0 (``ablation_nets="own"``)."""
-    block = {name: outputs.get(name) for name in OUTPUT_BLOCKS}
-    zero = next(value for value in outputs.values()).new_zeros(())
-    has_explicit = block["explicit_audio"] is not None and block["explicit_visual"] is not None
-    corr = dcca_loss(block["explicit_audio"], block["explicit_visual"], reg=corr_reg) if has_explicit else zero
-    dis = discriminative_loss(block["implicit_audio"], block["implicit_visual"], targets, dis_form)
-    cons = consistency_loss(block["explicit_audio"], block["explicit_visual"], block["implicit_audio"],
-                            block["implicit_visual"], cons_form)  # fmt: skip
-    weighted = {"corr": corr_weight * corr, "dis": alpha * dis, "cons": beta * cons}
-    return {"total": weighted["corr"] + weighted["dis"] + weighted["cons"], "corr": corr, "dis": dis, "cons": cons,
-            "weighted": weighted}  # fmt: skip
-
-
-def class_targets(n_classes: int, implicit_dim: int) -> np.ndarray:
-    """The implicit block's target per class (rows), ``implicit_dim`` wide: the one-hot vector,
-    zero-padded when the block is wider than the classes; with fewer dimensions than classes (the
-    paper's 10-D implicit space on AVE's 15 classes, a reading) unit-length rows of a fixed
-    orthogonal matrix's first ``implicit_dim`` columns, so classes keep distinct, equally long
-    targets (seed 0: the same for every fit)."""
-    if implicit_dim >= n_classes:
-        return np.eye(n_classes, implicit_dim)
-    rotation, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((n_classes, n_classes)))
-    codes = rotation[:, :implicit_dim]
-    return codes / np.linalg.norm(codes, axis=1, keepdims=True)
-
-
-# -- networks -----------------------------------------------------------------------------------
-class SeparateNets(nn.Module):
-    """One modality's explicit and implicit nets, disjoint (`ours`, `explicit`, `implicit`);
-    ``blocks`` names the nets built (an ablation trained with ``ablation_nets="own"`` has one)."""
-
-    def __init__(self, input_size: int, hidden: Sequence[int], explicit_dim: int, implicit_dim: int, activation: str,
-                 blocks: Sequence[str] = ("explicit", "implicit")):  # fmt: skip
-        super().__init__()
-        self.explicit = mlp([input_size, *hidden, explicit_dim], activation=activation) if "explicit" in blocks else None
-        self.implicit = mlp([input_size, *hidden, implicit_dim], activation=activation) if "implicit" in blocks else None
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        return (None if self.explicit is None else self.explicit(x),
-                None if self.implicit is None else self.implicit(x))  # fmt: skip
-
-
-class SharedTrunk(nn.Module):
-    """One modality's trunk shared by a 10-D explicit head and a C-D implicit head (`ex_im_share`)."""
-
-    def __init__(self, input_size: int, hidden: Sequence[int], explicit_dim: int, implicit_dim: int, activation: str,
-                 blocks: Sequence[str] = ("explicit", "implicit")):  # fmt: skip
-        super().__init__()
-        # mlp() leaves its last layer linear; the trunk's last hidden layer needs its activation too.
-        self.trunk = nn.Sequential(*mlp([input_size, *hidden], activation=activation), activation_layer(activation))
-        self.explicit = nn.Linear(hidden[-1], explicit_dim)
-        self.implicit = nn.Linear(hidden[-1], implicit_dim)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shared = self.trunk(x)
-        return self.explicit(shared), self.implicit(shared)
 
 
 # -- the estimator ------------------------------------------------------------------------------
@@ -377,7 +238,7 @@ class _DualSubspaceFamily(RetrievalMethod):
         """Fit models that differ only in ``random_state`` together (:func:`fit_together`)."""
         return fit_together(models, audio, visual, labels)
 
-    def _start(self, audio, visual, labels) -> _TrainingRun:
+    def _start(self, audio, visual, labels) -> TrainingRun:
         """Everything a fit needs before its first epoch: the validation split, input scaling, the
         pairs on the device, the seeded networks (built right after seeding, as their initial
         weights come from torch's global generator), the optimiser and the batch-order generator."""
@@ -423,13 +284,13 @@ class _DualSubspaceFamily(RetrievalMethod):
         self.n_skipped_batches_ = 0
         self.n_steps_ = 0
         self.best_epoch_ = 0
-        return _TrainingRun(model=self, networks=networks, optimizer=optimizer, generator=generator,
+        return TrainingRun(model=self, networks=networks, optimizer=optimizer, generator=generator,
                             all_audio=all_audio, all_visual=all_visual, fit_audio=all_audio[fit_index],
                             fit_visual=all_visual[fit_index], fit_targets=fit_targets, class_index=class_index,
                             validation_index=validation_index, head_index=head_index, scored_index=scored_index,
                             select=select, tracker=BestEpoch({"networks": networks}))  # fmt: skip
 
-    def _end_epoch(self, run: _TrainingRun, epoch: int, record: dict, training_seconds: float) -> None:
+    def _end_epoch(self, run: TrainingRun, epoch: int, record: dict, training_seconds: float) -> None:
         """Validate (when due), keep the best weights, log; mark the run finished at its last epoch
         or when its patience ran out."""
         started = time.perf_counter()
@@ -449,7 +310,7 @@ class _DualSubspaceFamily(RetrievalMethod):
         run.finished = epoch >= self.epochs or bool(
             self.patience is not None and validated and epoch - self.best_epoch_ >= self.patience)
 
-    def _finish(self, run: _TrainingRun) -> None:
+    def _finish(self, run: TrainingRun) -> None:
         """The selected weights, and the fusion head fitted with them: on all training pairs
         (fusion_fit="train"), or on the held-out pairs, which the nets were not trained on."""
         run.tracker.restore()
@@ -473,27 +334,9 @@ class _DualSubspaceFamily(RetrievalMethod):
             return make_optimizer(torch.optim.SGD, parameters, lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay)
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
 
-    @staticmethod
-    def _forward(networks: nn.ModuleDict, audio: torch.Tensor, visual: torch.Tensor) -> dict[str, torch.Tensor]:
-        explicit_audio, implicit_audio = networks["audio"](audio)
-        explicit_visual, implicit_visual = networks["visual"](visual)
-        outputs = {"explicit_audio": explicit_audio, "implicit_audio": implicit_audio,
-                   "explicit_visual": explicit_visual, "implicit_visual": implicit_visual}  # fmt: skip
-        return {name: value for name, value in outputs.items() if value is not None}
+    _forward = staticmethod(output_blocks)
 
-    @staticmethod
-    def _gradient_norms(weighted: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> dict[str, float]:
-        """‖∂(weighted term)/∂(all four output blocks)‖₂ per term (the loss graph only, not the nets)."""
-        blocks = [outputs[name] for name in OUTPUT_BLOCKS if name in outputs]
-        norms = {}
-        for term, value in weighted.items():
-            if not value.requires_grad:
-                norms[f"grad_{term}"] = 0.0
-                continue
-            grads = torch.autograd.grad(value, blocks, retain_graph=True, allow_unused=True)
-            squares = [g.double().square().sum() for g in grads if g is not None]
-            norms[f"grad_{term}"] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
-        return norms
+    _gradient_norms = staticmethod(output_gradient_norms)
 
     # -- outputs, head and validation ---------------------------------------------------------
     @torch.no_grad()
@@ -562,147 +405,6 @@ class _DualSubspaceFamily(RetrievalMethod):
         """Number of network weights and biases (the linear CCA head is not counted)."""
         self._check_fitted("networks_")
         return count_parameters(self.networks_)
-
-
-# -- training, one estimator or several seeds together -----------------------------------------
-@dataclass(eq=False)
-class _TrainingRun:
-    """One estimator's fit in progress (``_DualSubspaceFamily._start``)."""
-
-    model: _DualSubspaceFamily
-    networks: nn.ModuleDict
-    optimizer: torch.optim.Optimizer
-    generator: torch.Generator
-    all_audio: torch.Tensor
-    all_visual: torch.Tensor
-    fit_audio: torch.Tensor
-    fit_visual: torch.Tensor
-    fit_targets: torch.Tensor
-    class_index: np.ndarray
-    validation_index: torch.Tensor
-    head_index: torch.Tensor
-    scored_index: torch.Tensor
-    select: bool
-    tracker: BestEpoch
-    finished: bool = False
-
-
-class _BothModalities(nn.Module):
-    """The four output blocks of a ModuleDict of nets as one module call, for ``functional_call``."""
-
-    def __init__(self, networks: nn.ModuleDict):
-        super().__init__()
-        self.networks = networks
-
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> dict[str, torch.Tensor]:
-        return _DualSubspaceFamily._forward(self.networks, audio, visual)
-
-
-def fit_together(models: Sequence[_DualSubspaceFamily], audio, visual, labels) -> list[_DualSubspaceFamily]:
-    """Fit estimators of one variant that differ only in ``random_state`` on the same pairs, with
-    their networks' forward and backward passes batched across them (``torch.func.vmap`` over the
-    stacked weights of every estimator's own nets).
-
-    Each estimator keeps what a fit of its own has: its validation split, input scaling, initial
-    weights, batch order, optimiser (so a batch with a non-finite loss skips that estimator's
-    step only), model selection and early stopping (a stopped one leaves the batch). Results equal
-    separate fits up to the rounding of batched against single matrix products (a test bounds it).
-    ``epoch_seconds_`` holds each epoch's shared training time plus the estimator's own
-    validation. One estimator: exactly ``fit``.
-
-    It pays where a step is bound by kernel launches, as on a GPU; on a CPU one estimator's
-    products already keep the cores busy and the stacking costs copies
-    (``benchmarks/bench_seeds_together.py``).
-    """
-    models = list(models)
-    if not models:
-        return models
-    first = models[0]
-    reference = {key: value for key, value in first.get_params().items() if key != "random_state"}
-    for model in models[1:]:
-        if type(model) is not type(first):
-            raise ValueError(f"seeds trained together must be one variant: {first.name} and {model.name}")
-        params = {key: value for key, value in model.get_params().items() if key != "random_state"}
-        if params != reference:
-            differing = sorted(key for key in params if params[key] != reference.get(key))
-            raise ValueError(f"seeds trained together must differ only in random_state; these differ: {differing}")
-    runs = [model._start(audio, visual, labels) for model in models]
-    template = _BothModalities(copy.deepcopy(runs[0].networks).to("meta")) if len(runs) > 1 else None
-    epoch = 0
-    while any(not run.finished for run in runs):
-        epoch += 1
-        active = [run for run in runs if not run.finished]
-        started = time.perf_counter()
-        records = _train_epoch(active, template)
-        seconds = time.perf_counter() - started
-        for run, record in zip(active, records, strict=True):
-            run.model._end_epoch(run, epoch, record, seconds)
-    for run in runs:
-        run.model._finish(run)
-    return models
-
-
-def _forward_runs(steps: list[tuple[_TrainingRun, torch.Tensor]], template: _BothModalities | None
-                  ) -> list[dict[str, torch.Tensor]]:  # fmt: skip
-    """Each run's output blocks on its batch: one vmapped call over the stacked weights when the
-    batches have one size, else one call per run."""
-    run = steps[0][0]
-    with training_autocast(run.fit_audio.device, run.model.training_precision):
-        if len(steps) == 1 or len({len(batch) for _, batch in steps}) > 1:
-            return [run.model._forward(run.networks, run.fit_audio[batch], run.fit_visual[batch]) for run, batch in steps]
-        weights = [dict(run.networks.named_parameters()) for run, _ in steps]
-        stacked = {f"networks.{name}": torch.stack([each[name] for each in weights]) for name in weights[0]}
-        audio = torch.stack([run.fit_audio[batch] for run, batch in steps])
-        visual = torch.stack([run.fit_visual[batch] for run, batch in steps])
-        outputs = torch.func.vmap(lambda params, a, v: torch.func.functional_call(template, params, (a, v)))(
-            stacked, audio, visual)
-    return [{name: value[index] for name, value in outputs.items()} for index in range(len(steps))]
-
-
-def _train_epoch(runs: list[_TrainingRun], template: _BothModalities | None) -> list[dict[str, float]]:
-    """One epoch of every run, step by step in lockstep; per run the epoch's mean loss terms and the
-    gradient norms of its last batch."""
-    device = runs[0].fit_audio.device
-    epoch_batches = []
-    for run in runs:
-        run.networks.train()
-        epoch_batches.append([batch.to(device) for batch in minibatches(len(run.fit_audio), run.model.batch_size,
-                                                                          run.generator)])  # fmt: skip
-    sums = [torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=device) for _ in runs]
-    n_used = [0] * len(runs)
-    gradient_norms = [dict.fromkeys(GRADIENT_COLUMNS, float("nan")) for _ in runs]
-    for step in range(max(len(batches) for batches in epoch_batches)):
-        indices = [index for index, batches in enumerate(epoch_batches) if step < len(batches)]
-        steps = [(runs[index], epoch_batches[index][step]) for index in indices]
-        stepping, total = [], None
-        for index, (run, batch), outputs in zip(indices, steps, _forward_runs(steps, template), strict=True):
-            # The losses in float32 (L_corr's o×o algebra in float64) whatever the nets ran in.
-            outputs = {name: value.float() for name, value in outputs.items()}
-            losses = run.model._batch_losses(outputs, run.fit_targets[batch])
-            if not torch.isfinite(losses["total"]):
-                run.model.n_skipped_batches_ += 1
-                log.warning("%s: skipped a batch with a non-finite loss", run.model.name)
-                continue
-            if step == len(epoch_batches[index]) - 1:
-                gradient_norms[index] = run.model._gradient_norms(losses["weighted"], outputs)
-            stepping.append(index)
-            total = losses["total"] if total is None else total + losses["total"]
-            sums[index] += torch.stack([losses[term].detach().double() for term in LOSS_TERMS]) * len(batch)
-            n_used[index] += len(batch)
-        if total is None:
-            continue
-        for index in stepping:
-            runs[index].optimizer.zero_grad(set_to_none=True)
-        total.backward()  # the runs' weights are disjoint: each gets its own loss's gradient
-        for index in stepping:
-            runs[index].optimizer.step()
-            runs[index].model.n_steps_ += 1
-    records = []
-    for run, run_sums, used, norms in zip(runs, sums, n_used, gradient_norms, strict=True):
-        if used == 0:
-            raise RuntimeError(f"{run.model.name}: every batch of the epoch had a non-finite loss")
-        records.append({**dict(zip(LOSS_TERMS, (run_sums / used).tolist(), strict=True)), **norms})
-    return records
 
 
 # -- the four registered variants -------------------------------------------------------------

@@ -20,107 +20,54 @@ Every figure is written as PNG (for the report) and PDF (for a manuscript) at a 
 Method names are those of the tables; the order is Table 2's, then Table 4's ablations. Each
 ``plot_*`` function saves the figure that its ``draw_*`` twin returns (a matplotlib Figure, whose
 axes hold the plotted data).
+
+Figs 3–7 are here; Fig. 8 is in ``avcmr.reporting.figures_tsne`` and what the figures share (sizes,
+style, method order and colours, saving) in ``avcmr.reporting.figures_common``. Both modules' public
+names are importable from here too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from avcmr.io.parquet import atomic_path, read_metadata, read_table, vectors_from_column
-from avcmr.reporting.tables import (
-    REFERENCE_METHOD,
-    TABLE2_METHODS,
-    TABLE4_METHODS,
-    load_evaluations,
-    map_by_seed,
+from avcmr.io.parquet import read_metadata, read_table
+
+# The names marked F401 are re-exported: they lived here before the split.
+from avcmr.reporting.figures_common import (
+    DIRECTIONS,
+    FIGURE_DPI,  # noqa: F401
+    FIGURE_SIZES,  # noqa: F401
+    STYLE,  # noqa: F401
+    best_method,
+    expected_pixels,  # noqa: F401
+    method_colours,
+    method_order,
+    new_figure,
+    save_figure,
+    show_message,
 )
+from avcmr.reporting.figures_tsne import (  # noqa: F401 -- Fig. 8, re-exported
+    MIN_TSNE_POINTS,
+    choose_embedding,
+    draw_tsne,
+    pca_2d,
+    plot_tsne,
+    subsample,
+    tsne_2d,
+)
+from avcmr.reporting.tables import REFERENCE_METHOD, load_evaluations
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
-FIGURE_DPI = 150
-# (width, height) in inches; PNG pixels = inches × FIGURE_DPI.
-FIGURE_SIZES = {
-    "fig3": (8.0, 4.5),
-    "fig4": (12.0, 4.8),
-    "fig5": (12.0, 3.6),
-    "fig6": (9.0, 4.8),
-    "fig7": (12.0, 4.0),
-    "fig8": (11.0, 9.0),
-}
-DIRECTIONS = {"a2v": "audio → visual (a→v)", "v2a": "visual → audio (v→a)"}
 LOSS_LABELS = {"total": "total loss L", "corr": "L_corr (Eq. 2)", "dis": "L_dis (Eq. 3)", "cons": "L_cons (Eqs. 4–5)"}
-STYLE = {
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "legend.fontsize": 9,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-}
-
-
-def expected_pixels(figure: str) -> tuple[int, int]:
-    """(width, height) in pixels of a figure's PNG."""
-    width, height = FIGURE_SIZES[figure]
-    return round(width * FIGURE_DPI), round(height * FIGURE_DPI)
-
-
-def method_order(methods) -> list[str]:
-    """Methods in the tables' order (Table 2, then Table 4's ablations, then others by name)."""
-    known = list(TABLE2_METHODS) + [m for m in TABLE4_METHODS if m not in TABLE2_METHODS]
-    methods = set(methods)
-    return [m for m in known if m in methods] + sorted(methods - set(known))
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update(STYLE)
-    return plt
-
-
-def _new_figure(figure: str, nrows: int = 1, ncols: int = 1, **kwargs):
-    return _pyplot().subplots(nrows, ncols, figsize=FIGURE_SIZES[figure], dpi=FIGURE_DPI, squeeze=False, **kwargs)
-
-
-def save_figure(fig, png_out, pdf_out) -> None:
-    """PNG + PDF at the figure's fixed size (no tight bounding box: the size is part of the contract)."""
-    plt = _pyplot()
-    for path in (png_out, pdf_out):
-        if path is None:
-            continue
-        suffix = Path(path).suffix.lstrip(".")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=suffix, dpi=FIGURE_DPI)
-    plt.close(fig)
-
-
-def _message(ax, text: str) -> None:
-    ax.set_axis_off()
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=10, transform=ax.transAxes)
-
-
-def _method_colours(methods: Sequence[str]) -> dict[str, tuple]:
-    plt = _pyplot()
-    palette = plt.get_cmap("tab20").colors
-    others = [m for m in methods if m != REFERENCE_METHOD]
-    colours = {m: palette[(2 * i) % 20 + (2 * i) // 20 % 2] for i, m in enumerate(others)}
-    colours[REFERENCE_METHOD] = (0.0, 0.0, 0.0)
-    return colours
 
 
 # --- Fig. 3: clips per class ----------------------------------------------------------------------
@@ -136,7 +83,7 @@ def class_counts(split_path) -> pd.DataFrame:
 def draw_class_counts(split_path, dataset: str = "") -> tuple[Figure, pd.DataFrame]:
     """Fig. 3 (unsaved, for :func:`plot_class_counts` or a test to inspect) and the counts it shows."""
     counts = class_counts(split_path)
-    fig, axes = _new_figure("fig3")
+    fig, axes = new_figure("fig3")
     ax = axes[0, 0]
     positions = np.arange(len(counts))
     width = 0.4
@@ -187,8 +134,8 @@ def draw_precision_scope(precision_paths) -> tuple[Figure, pd.DataFrame]:
     """Fig. 4 (unsaved) and the curves it shows."""
     curves = precision_scope(precision_paths)
     methods = method_order(curves["method"].unique())
-    colours = _method_colours(methods)
-    fig, axes = _new_figure("fig4", 1, 2, sharey=True)
+    colours = method_colours(methods)
+    fig, axes = new_figure("fig4", 1, 2, sharey=True)
     n_seeds = int(curves["n_seeds"].max())
     for ax, (direction, title) in zip(axes[0], DIRECTIONS.items(), strict=True):
         for method in methods:
@@ -247,7 +194,7 @@ def draw_training_losses(history_paths, preferred: str = REFERENCE_METHOD) -> tu
     """Fig. 5 (unsaved) and the method whose losses it shows (None: none has a history)."""
     histories = load_histories(history_paths)
     method = choose_history_method(histories, preferred)
-    fig, axes = _new_figure("fig5", 1, 4)
+    fig, axes = new_figure("fig5", 1, 4)
     if method is None:
         for ax in axes[0]:
             ax.set_axis_off()
@@ -264,7 +211,7 @@ def draw_training_losses(history_paths, preferred: str = REFERENCE_METHOD) -> tu
     n_seeds = history["seed"].nunique()
     for ax, term in zip(axes[0], terms, strict=True):
         if term is None or term not in history:
-            _message(ax, f"{term or 'no further loss term'}\nnot recorded")
+            show_message(ax, f"{term or 'no further loss term'}\nnot recorded")
             continue
         stats = history.groupby("epoch")[term].agg(["mean", "std"]).fillna(0.0)
         ax.plot(stats.index, stats["mean"], color="#222222", lw=1.8, marker="o" if len(stats) <= 30 else None, ms=3)
@@ -289,20 +236,6 @@ def plot_training_losses(history_paths, png_out, pdf_out, preferred: str = REFER
 
 # --- Fig. 6: per-class AP ------------------------------------------------------------------------
 
-
-def best_method(per_query: pd.DataFrame, preferred: str = REFERENCE_METHOD, candidates=None) -> str:
-    """``preferred`` when evaluated (and a candidate), else the method with the best average MAP."""
-    by_seed = map_by_seed(per_query)
-    mean_avg = by_seed["avg"].groupby(level="method").mean()
-    if candidates is not None:
-        mean_avg = mean_avg[mean_avg.index.isin(list(candidates))]
-    if mean_avg.empty:
-        raise ValueError("no evaluated method to show")
-    if preferred in mean_avg.index:
-        return preferred
-    return str(mean_avg.sort_values(ascending=False, kind="stable").index[0])
-
-
 def per_class_ap(per_query: pd.DataFrame, method: str) -> pd.DataFrame:
     """Per class and direction: mean over seeds of the class's mean AP, and its std over seeds."""
     rows = per_query[per_query["method"] == method]
@@ -318,7 +251,7 @@ def draw_per_class_ap(eval_paths, preferred: str = REFERENCE_METHOD) -> tuple[Fi
     table = per_class_ap(per_query, method)
     classes = sorted(table["query_label"].unique())
     n_seeds = per_query.loc[per_query["method"] == method, "seed"].nunique()
-    fig, axes = _new_figure("fig6")
+    fig, axes = new_figure("fig6")
     ax = axes[0, 0]
     positions = np.arange(len(classes))
     width = 0.4
@@ -381,7 +314,7 @@ def draw_alpha_beta(grid_paths) -> tuple[Figure, pd.DataFrame]:
     """Fig. 7 (unsaved) and the grid table it shows."""
     table = alpha_beta_grid(grid_paths)
     alphas, betas = sorted(table["alpha"].unique()), sorted(table["beta"].unique())
-    fig, axes = _new_figure("fig7", 1, 3)
+    fig, axes = new_figure("fig7", 1, 3)
     low, high = table[["map_a2v", "map_v2a", "map_avg"]].to_numpy().min(), table[["map_a2v", "map_v2a", "map_avg"]].to_numpy().max()
     for ax, column, title in zip(axes[0], ("map_a2v", "map_v2a", "map_avg"),
                                  (DIRECTIONS["a2v"], DIRECTIONS["v2a"], "average of both"), strict=True):
@@ -410,126 +343,3 @@ def plot_alpha_beta(grid_paths, png_out, pdf_out) -> pd.DataFrame:
     fig, table = draw_alpha_beta(grid_paths)
     save_figure(fig, png_out, pdf_out)
     return table
-
-
-# --- Fig. 8: t-SNE -------------------------------------------------------------------------------
-
-
-MIN_TSNE_POINTS = 5
-
-
-def pca_2d(x: np.ndarray) -> np.ndarray:
-    """The first two principal axes (zero-padded when there are fewer)."""
-    centred = np.asarray(x, dtype=np.float64) - np.mean(x, axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    projected = centred @ vt[:2].T
-    return np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
-
-
-def tsne_2d(x: np.ndarray, seed: int, perplexity: float) -> np.ndarray:
-    """Seeded 2-D t-SNE; the perplexity is capped below (n − 1)/3 for small sets. Fewer than
-    :data:`MIN_TSNE_POINTS` points are drawn on their first two principal axes instead."""
-    from sklearn.manifold import TSNE
-
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) < MIN_TSNE_POINTS:
-        return pca_2d(x)
-    perplexity = float(min(perplexity, max((len(x) - 1) / 3.0, 1.0)))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
-                learning_rate="auto").fit_transform(np.asarray(x, dtype=np.float64))
-
-
-def _standardise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    std = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
-
-
-def subsample(labels: np.ndarray, max_points: int, seed: int) -> np.ndarray:
-    """Sorted indices of a seeded random subset of at most ``max_points`` items."""
-    if len(labels) <= max_points:
-        return np.arange(len(labels))
-    return np.sort(np.random.default_rng(seed).choice(len(labels), max_points, replace=False))
-
-
-def choose_embedding(eval_paths, embeddings_paths, preferred: str = REFERENCE_METHOD) -> tuple[str, str]:
-    """(method, embeddings path): ``preferred`` or the best method by MAP among those with embeddings."""
-    available = {}
-    for path in embeddings_paths:
-        meta = read_metadata(path)
-        if meta.get("has_embeddings"):
-            available.setdefault(meta["method"], path)
-    if not available:
-        raise ValueError("no configured method has embeddings (only `random`?): Fig. 8 needs one that does")
-    per_query, _ = load_evaluations(eval_paths)
-    method = best_method(per_query, preferred, candidates=available)
-    return method, available[method]
-
-
-def draw_tsne(features_path, eval_paths, embeddings_paths, preferred: str = REFERENCE_METHOD,
-              max_points: int = 2000, perplexity: float = 30.0, seed: int = 0) -> tuple[Figure, str]:
-    """Fig. 8 (unsaved) and the method whose embeddings it shows."""
-    table = read_table(features_path)
-    is_test = np.asarray(table["split"].to_pylist()) == "test"
-    clip_ids = np.asarray(table["clip_id"].to_pylist(), dtype=object)[is_test]
-    labels = np.asarray(table["label"].to_pylist(), dtype=object)[is_test]
-    original = {"audio": vectors_from_column(table["audio"])[is_test],
-                "visual": vectors_from_column(table["visual"])[is_test]}
-    method, path = choose_embedding(eval_paths, embeddings_paths, preferred)
-    meta = read_metadata(path)
-    embedded = read_table(path).to_pandas().set_index("clip_id").loc[clip_ids]
-    learned = {m: np.stack(embedded[m].to_numpy()) for m in ("audio", "visual")}
-    keep = subsample(labels, max_points, seed)
-    labels = labels[keep]
-    classes = sorted(set(labels))
-    plt = _pyplot()
-    palette = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20").colors
-    colours = np.array([palette[classes.index(label) % len(palette)] for label in labels])
-
-    # Too few clips for t-SNE (a tiny test set): every panel shows its first two principal axes.
-    use_tsne = len(keep) >= MIN_TSNE_POINTS
-    axis_name = "t-SNE" if use_tsne else "principal axis"
-    maps = {f"original {m}": tsne_2d(_standardise(original[m][keep]), seed, perplexity) for m in ("audio", "visual")}
-    # The common space is compared by cosine (Hamming for codes, = Euclidean on ±1 codes): one
-    # joint map of both modalities on unit-length rows shows whether the two land together.
-    prepare = _unit_rows if meta.get("similarity_kind", "cosine") == "cosine" else np.asarray
-    stacked = np.vstack([prepare(learned["audio"][keep]), prepare(learned["visual"][keep])])
-    joint = tsne_2d(stacked, seed, perplexity) if use_tsne else pca_2d(stacked)
-    maps[f"{method}: audio embeddings"] = joint[: len(keep)]
-    maps[f"{method}: visual embeddings"] = joint[len(keep):]
-
-    fig, axes = _new_figure("fig8", 2, 2)
-    dims = {"audio": original["audio"].shape[1], "visual": original["visual"].shape[1]}
-    titles = [f"original audio features (VGGish, {dims['audio']}-D)",
-              f"original visual features (InceptionV3 + PCA, {dims['visual']}-D)",
-              f"{method}: audio embeddings ({learned['audio'].shape[1]}-D, joint map)",
-              f"{method}: visual embeddings ({learned['visual'].shape[1]}-D, joint map)"]
-    for ax, points, title in zip(axes.reshape(-1), maps.values(), titles, strict=True):
-        ax.scatter(points[:, 0], points[:, 1], c=colours, s=14 if len(keep) <= 500 else 5, lw=0)
-        ax.set_title(title)
-        ax.set_xlabel(f"{axis_name} 1 (arbitrary units)")
-        ax.set_ylabel(f"{axis_name} 2 (arbitrary units)")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    handles = [plt.Line2D([], [], ls="", marker="o", color=palette[i % len(palette)], label=c)
-               for i, c in enumerate(classes)]
-    fig.legend(handles=handles, title="class", loc="center right", frameon=False, ncols=1 if len(classes) <= 20 else 2)
-    note = "" if method == preferred else f" ({preferred} not configured: best method with embeddings by MAP)"
-    fig.suptitle(f"{'t-SNE' if use_tsne else 'Principal axes (too few clips for t-SNE)'} of the test set ({len(keep)} of {len(is_test.nonzero()[0])} clips, seed {seed}): "
-                 f"original features vs {method} embeddings\n{note.strip(' ()')}".rstrip())
-    right = 0.84 if len(classes) <= 20 else 0.76
-    fig.subplots_adjust(left=0.05, right=right, bottom=0.06, top=0.89, wspace=0.15, hspace=0.25)
-    return fig, method
-
-
-def plot_tsne(features_path, eval_paths, embeddings_paths, png_out, pdf_out, preferred: str = REFERENCE_METHOD,
-              max_points: int = 2000, perplexity: float = 30.0, seed: int = 0) -> str:
-    fig, method = draw_tsne(features_path, eval_paths, embeddings_paths, preferred, max_points, perplexity, seed)
-    save_figure(fig, png_out, pdf_out)
-    return method

@@ -198,7 +198,7 @@ def official_weights(config: Mapping) -> dict[str, dict]:
 
 def figure_settings(config: Mapping) -> dict:
     """The optional `figures` config section with its defaults (t-SNE subsample, α/β grid; the
-    retrieval page's keys default in avcmr.reporting.retrieval_page.PageSettings)."""
+    retrieval page's keys default in avcmr.reporting.retrieval_page_types.PageSettings)."""
     settings = {
         "tsne_max_points": 2000,
         "tsne_perplexity": 30.0,
@@ -211,9 +211,9 @@ def figure_settings(config: Mapping) -> dict:
 
 
 def retrieval_page_settings(config: Mapping) -> dict:
-    """The retrieval page's settings (avcmr.reporting.retrieval_page.PageSettings)."""
+    """The retrieval page's settings (avcmr.reporting.retrieval_page_types.PageSettings)."""
     from dataclasses import asdict
 
-    from avcmr.reporting.retrieval_page import PageSettings
+    from avcmr.reporting.retrieval_page_types import PageSettings
 
     return asdict(PageSettings.from_config(config.get("figures")))
