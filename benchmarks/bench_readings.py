@@ -121,6 +121,9 @@ def main(argv=None) -> int:
     parser.add_argument("--options", nargs="+", default=list(READINGS), choices=list(READINGS))
     parser.add_argument("--methods", nargs="+", default=list(TABLE4_MODELS), choices=list(TABLE4_MODELS))
     parser.add_argument("--no-references", action="store_true", help="leave out the TNN-C-CCA and C-CCA rows")
+    parser.add_argument("--defaults-from", type=Path, default=None,
+                        help="take the default setting's rows from this earlier TSV (same features, budget, seeds) "
+                             "instead of fitting them, e.g. to run some options in a second process")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.markdown_from:
@@ -153,8 +156,13 @@ def main(argv=None) -> int:
         print("\t".join(str(row[column]) for column in COLUMNS), flush=True)
         return maps.mean()
 
-    default_results = {}
-    for method in args.methods:
+    default_results, default_rows = {}, {}
+    if args.defaults_from:  # the default setting's rows of an earlier run with the same data and budget
+        default_rows = {row["method"]: row for row in read_rows(args.defaults_from)[1] if row["option"] == "default"}
+        for method in args.methods:
+            rows.append(default_rows[method])
+            defaults[method] = float(default_rows[method]["map_mean"])
+    for method in [] if args.defaults_from else args.methods:
         default_results[method] = [run(method, base, data, seed) for seed in args.seeds]
         defaults[method] = record("default", "-", method, default_results[method])
     if not args.no_references:
@@ -163,9 +171,12 @@ def main(argv=None) -> int:
     for option in args.options:
         for value in READINGS[option][1:]:
             for method in args.methods:
-                results = ([run(method, {**base, option: value}, data, seed) for seed in args.seeds]
-                           if changes_fit(option, method) else default_results[method])
-                record(option, value, method, results)
+                if changes_fit(option, method):
+                    record(option, value, method, [run(method, {**base, option: value}, data, seed) for seed in args.seeds])
+                elif method in default_results:
+                    record(option, value, method, default_results[method])
+                else:  # the default's row, under this setting's name
+                    rows.append({**default_rows[method], "option": option, "value": str(value)})
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as handle:
         handle.write(f"# {args.features}; budget {args.budget}; epochs {args.epochs or 'from the budget'}; "
