@@ -58,8 +58,10 @@ COLUMNS = ("option", "value", "method", "seeds", "map_mean", "map_std", "minus_d
            "machine")  # fmt: skip
 
 
-def changes_fit(option: str, method: str) -> bool:
+def changes_fit(option: str, value, method: str, n_classes: int) -> bool:
     """Whether a non-default value of ``option`` can change ``method``'s fit (else not rerun)."""
+    if option == "implicit_dim":
+        return value != n_classes  # as wide as the classes: the default's one-hot targets
     if option == "ablation_nets":
         return method in ("explicit", "implicit")
     if option == "dis_form":
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
     for option in args.options:
         for value in READINGS[option][1:]:
             for method in args.methods:
-                if changes_fit(option, method):
+                if changes_fit(option, value, method, len(np.unique(data["train"]["labels"]))):
                     record(option, value, method, [run(method, {**base, option: value}, data, seed) for seed in args.seeds])
                 elif method in default_results:
                     record(option, value, method, default_results[method])
