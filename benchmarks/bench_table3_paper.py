@@ -80,11 +80,13 @@ def measure(name: str, device: str, precision: str, data) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("methods", nargs="*", default=MODELS, choices=MODELS)
+    parser.add_argument("methods", nargs="*", default=MODELS, help=f"some of {', '.join(MODELS)} (default: all)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if unknown := sorted(set(args.methods) - set(MODELS)):
+        parser.error(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
     torch.set_num_threads(args.threads)
     out = args.out or Path(f"benchmarks/results/table3_paper_{args.device}.tsv")
     bf16 = args.device != "cpu" or cpu_bfloat16_units() != "none"

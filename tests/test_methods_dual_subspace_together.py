@@ -16,7 +16,7 @@ from avcmr.methods.dual_subspace import (
 
 SMALL = {"audio_hidden": (32, 32), "visual_hidden": (32, 64), "batch_size": 100, "epochs": 6, "patience": None,
          "device": "cpu"}  # fmt: skip
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1)
 # Batched and single matrix products round differently (float32, summation order); over 18 steps
 # that moves the test scores by 6e-7 to 3e-3 relative here. The bound leaves room for other BLAS
 # builds while still failing for any seed mix-up (other seeds' scores differ by O(1)).
@@ -62,11 +62,12 @@ def test_seeds_trained_together_equal_seeds_trained_apart(data, variant):
 def test_an_early_stopped_seed_leaves_the_batch_and_ends_as_its_own_fit(data):
     """With patience, seeds stop at different epochs; each ends where its own fit ends."""
     train, _ = data
-    params = {**SMALL, "epochs": 12, "patience": 2}
+    params, seeds = {**SMALL, "epochs": 12, "patience": 2}, (0, 1, 2)
     apart = [DualSubspace(**params, random_state=seed).fit(train["audio"], train["visual"], train["labels"])
-             for seed in SEEDS]  # fmt: skip
-    together = fit_together([DualSubspace(**params, random_state=seed) for seed in SEEDS],
+             for seed in seeds]  # fmt: skip
+    together = fit_together([DualSubspace(**params, random_state=seed) for seed in seeds],
                             train["audio"], train["visual"], train["labels"])  # fmt: skip
+    assert len({len(m.history_) for m in apart}) > 1  # the seeds do stop at different epochs
     assert [len(m.history_) for m in together] == [len(m.history_) for m in apart]
     assert [m.best_epoch_ for m in together] == [m.best_epoch_ for m in apart]
 
