@@ -84,13 +84,14 @@ def _fit_seeds_together(method_name: str, params: Mapping, seeds: Sequence[int],
 
     if mode not in SEEDS_TOGETHER:
         raise ValueError(f"seeds_together must be one of {', '.join(SEEDS_TOGETHER)}, got {mode!r}")
+    if mode == "never" or len(seeds) < 2:
+        return []
     train = data["train"]
+    first, _ = budgeted_method(method_name, params, len(train["labels"]), random_state=int(seeds[0]))
+    fit_seeds = getattr(type(first), "fit_seeds", None)
+    if fit_seeds is None or (mode == "auto" and pick_device(getattr(first, "device", "cpu")).type != "cuda"):
+        return []
     built = [budgeted_method(method_name, params, len(train["labels"]), random_state=int(seed)) for seed in seeds]
-    fit_seeds = getattr(type(built[0][0]), "fit_seeds", None)
-    if mode == "never" or len(seeds) < 2 or fit_seeds is None:
-        return []
-    if mode == "auto" and pick_device(getattr(built[0][0], "device", "cpu")).type != "cuda":
-        return []
     log.info("fitting %d seeds of %r together on %d pairs", len(seeds), method_name, len(train["labels"]))
     started = time.perf_counter()
     fit_seeds([model for model, _ in built], train["audio"], train["visual"], train["labels"])
