@@ -202,6 +202,7 @@ class ACMR(RetrievalMethod):
         beta1: float = 0.5,
         batch_size: int = 64,
         epochs: int = 10,
+        patience: int | None = None,
         validation_fraction: float = 0.1,
         standardize: bool = True,
         device: str = "auto",
@@ -217,6 +218,7 @@ class ACMR(RetrievalMethod):
         self.beta1 = beta1
         self.batch_size = batch_size
         self.epochs = epochs
+        self.patience = patience
         self.validation_fraction = validation_fraction
         self.standardize = standardize
         self.device = device
@@ -306,6 +308,9 @@ class ACMR(RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("acmr epoch %d: %s", epoch + 1, record)
+            if tracker.patience_exhausted(epoch + 1, self.patience):
+                log.info("acmr: no better validation for %d epochs, stopped after epoch %d", self.patience, epoch + 1)
+                break
         self.best_epoch_ = tracker.finish(self.epochs)
         return self
 

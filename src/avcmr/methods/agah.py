@@ -173,6 +173,7 @@ class AGAH(HashingOutputMixin, RetrievalMethod):
         critic_weight_decay: float = 1e-4,
         batch_size: int = 128,
         epochs: int = 2,
+        patience: int | None = None,
         batches_per_epoch: int | None = 12,
         output: str = "codes",
         validation_fraction: float = 0.1,
@@ -204,6 +205,7 @@ class AGAH(HashingOutputMixin, RetrievalMethod):
         self.critic_weight_decay = critic_weight_decay
         self.batch_size = batch_size
         self.epochs = epochs
+        self.patience = patience
         self.batches_per_epoch = batches_per_epoch
         self.output = output
         self.validation_fraction = validation_fraction
@@ -365,6 +367,9 @@ class AGAH(HashingOutputMixin, RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("agah epoch %d: %s", epoch + 1, record)
+            if tracker.patience_exhausted(epoch + 1, self.patience):
+                log.info("agah: no better validation for %d epochs, stopped after epoch %d", self.patience, epoch + 1)
+                break
         self.best_epoch_ = tracker.finish(self.epochs)
         net.eval()
         self.code_map_ = (

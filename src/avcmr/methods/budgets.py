@@ -8,11 +8,12 @@ pairs is known:
   training pairs; ``patience`` is switched off so the whole schedule runs and the best validated
   epoch is kept. The paper's model is trained with SGD as the paper says (its Fig. 5 plots
   epochs 1–1,000; Table 3: 8.36 GPU minutes on VEGAS).
-- ``quick``: a fixed number of **optimiser steps** per method (``QUICK_STEPS``), converted into
-  epochs (or batches per epoch) for the dataset at hand, so a 720-pair demo set gets as many
-  updates as VEGAS's 22,482 pairs (early stopping is off: its patience counts epochs). Sized so
-  that all 16 models of Tables 2 and 4 train in minutes on two CPU cores at VEGAS scale; tables
-  that use it say so in every row.
+- ``quick``: trained to convergence, counted in **optimiser steps**: each iterative method stops
+  once its validation score has not improved for ``QUICK_PATIENCE_STEPS`` steps, at the latest
+  after ``QUICK_CAP_STEPS`` steps (converted into epochs for the dataset at hand, so a 720-pair
+  demo set follows the same rule as VEGAS's 22,482 pairs). Every row says how its training ended
+  (``training_end``: converged, cap reached). Sized from learning curves so that all 16 models of
+  Tables 2 and 4 train in about an hour on two CPU cores at VEGAS scale.
 
 Parameters given explicitly in the config (global or per dataset ``method_params``) win over
 the budget's; the row's budget label then says which schedule keys were overridden, and which
@@ -67,27 +68,35 @@ PAPER_SOURCES = {
     "agah": "300 full epochs (AGAH code)",
 }
 
-# Optimiser steps of the CPU-sized budget: at least 150 for every method (fewer left the demo's
-# UGACH, UCAL, DCCA and the dual-subspace family visibly short of their validation plateau: `ours`
-# best at epoch 24 of 80 full batches, UGACH at .20 after 99 steps against .26 after 165); all 16
-# models of Tables 2 + 4 still train in minutes at VEGAS scale on two CPU cores.
-QUICK_STEPS: dict[str, int] = {
-    "ours": 150, "explicit": 150, "implicit": 150, "ex_im_share": 150,
-    "dcca": 150, "ucal": 150, "dscmr": 150, "c_dcca": 200, "tnn_c_cca": 400, "acmr": 300,
-    "ugach": 150, "ugach_real": 150, "agah": 150, "agah_real": 150,
+# The CPU-sized budget by convergence: each iterative method trains until its validation score (its
+# own model-selection criterion: validation MAP for the supervised methods, held-out correlation or
+# pair rank for the unsupervised ones) has not improved for QUICK_PATIENCE_STEPS optimiser steps, or
+# until QUICK_CAP_STEPS steps, whichever comes first; the best validated weights are kept. Both are
+# counted in steps, not epochs, so that a 720-pair demo and VEGAS's 22,482 pairs follow one rule; a
+# method validates once an epoch (the dual-subspace family every ``validation_interval`` epochs, set
+# so that a patience holds at least QUICK_VALIDATIONS_PER_PATIENCE validations). The numbers come
+# from the learning curves of benchmarks/bench_learning_curves.py (benchmarks/results/
+# learning_curves_summary.tsv: the steps each method needs to reach 97 % of its plateau).
+QUICK_CAP_STEPS: dict[str, int] = {
+    "ours": 1500, "explicit": 1500, "implicit": 1500, "ex_im_share": 1500,
+    "dcca": 1500, "ucal": 1500, "dscmr": 6000, "c_dcca": 6000, "tnn_c_cca": 6000, "acmr": 12000,
+    "ugach": 2000, "ugach_real": 2000, "agah": 2000, "agah_real": 2000,
 }  # fmt: skip
+QUICK_PATIENCE_STEPS: dict[str, int] = {
+    "ours": 300, "explicit": 300, "implicit": 300, "ex_im_share": 300,
+    "dcca": 300, "ucal": 300, "dscmr": 1000, "c_dcca": 1000, "tnn_c_cca": 1000, "acmr": 2000,
+    "ugach": 400, "ugach_real": 400, "agah": 400, "agah_real": 400,
+}  # fmt: skip
+QUICK_VALIDATIONS_PER_PATIENCE = 3
 # Where a run departs from a method's published defaults (its constructor's), the budget label says
 # so: after the schedule keys the config overrides, every other key it sets to another value
 # ("quick (config sets epochs, batch_size, visual_hidden)"). Execution settings do not count.
 EXECUTION_KEYS = ("device",)
-# AGAH: the official per-batch feature normalisation (features / their batch's Frobenius norm)
-# makes every code identical for its first ~100 steps; 150 is the fewest that leave chance level.
+# How a run ended (the tables' "how training ended"): its patience ran out before the cap
+# ("converged"), it trained to the quick budget's cap ("cap reached") or the paper's whole
+# schedule ("full schedule"), or it has no iterative training ("closed-form").
+TRAINING_ENDS = ("converged", "cap reached", "full schedule", "closed-form")
 
-# Validations per quick run for the methods that validate every ``validation_interval`` epochs
-# (the dual-subspace family): on the 240-pair demo an epoch is one step, and validating all 80 of
-# them (fitting the fusion head and ranking the held-out pairs each time) took `ours` 15.6 s
-# against 10.6 s with 10 (2 cores, idle).
-QUICK_VALIDATIONS = 10
 
 @dataclass
 class Budget:
@@ -160,20 +169,48 @@ def _same(value, default) -> bool:
 
 
 def _quick_params(method: str, params: Mapping, n_train: int) -> dict[str, object]:
-    steps = QUICK_STEPS[method]
+    return step_schedule(method, params, n_train, QUICK_CAP_STEPS[method], QUICK_PATIENCE_STEPS[method])
+
+
+def step_schedule(method: str, params: Mapping, n_train: int, cap_steps: int,
+                  patience_steps: int | None) -> dict[str, object]:
+    """Constructor parameters that train ``method`` for at most ``cap_steps`` optimiser steps and stop
+    once ``patience_steps`` steps (None: never) have passed without a better validation score.
+
+    Steps become whole epochs for the data at hand (the cap rounded up, the patience at least one
+    epoch). AGAH's epoch also refreshes its code map and class prototypes from the pairs seen: when a
+    full pass is longer than half a patience, its epochs are shortened to that many random batches
+    so that it validates (and can stop) as often as the others.
+    """
     if method in ("agah", "agah_real"):
         full = steps_per_epoch(method, {**params, "batches_per_epoch": None}, n_train)
-        if steps < full:  # fewer steps than one full pass: two "epochs" of random batches
-            return {"epochs": 2, "batches_per_epoch": max(1, math.ceil(steps / 2))}
-        return {"epochs": max(1, round(steps / full)), "batches_per_epoch": None}
-    schedule = {"epochs": max(1, round(steps / steps_per_epoch(method, params, n_train)))}
+        per_epoch = full if patience_steps is None else min(full, max(1, math.ceil(patience_steps / 2)))
+        schedule: dict[str, object] = {"batches_per_epoch": None if per_epoch == full else per_epoch}
+    else:
+        per_epoch = steps_per_epoch(method, params, n_train)
+        schedule = {}
+    schedule["epochs"] = max(1, math.ceil(cap_steps / per_epoch))
+    patience = None if patience_steps is None else max(1, math.ceil(patience_steps / per_epoch))
+    schedule["patience"] = patience
     if "validation_interval" in params:  # the last epoch is always validated as well
-        schedule["validation_interval"] = max(1, math.ceil(schedule["epochs"] / QUICK_VALIDATIONS))
-    if "patience" in params:
-        # Patience counts epochs: on a small dataset (one step an epoch) it would stop after a handful
-        # of steps. The whole step budget runs; the best validated epoch is still the one kept.
-        schedule["patience"] = None
+        schedule["validation_interval"] = (
+            max(1, math.ceil(schedule["epochs"] / 10)) if patience is None
+            else max(1, patience // QUICK_VALIDATIONS_PER_PATIENCE))
     return schedule
+
+
+def training_end(budget: Budget, epochs_run: int, params: Mapping, fitted=None) -> str:
+    """"converged", "cap reached", "full schedule" or "closed-form" (``TRAINING_ENDS``): a run that
+    stopped before its last epoch ran out of patience; one that did not reached its cap (quick) or
+    ran its whole schedule (paper). A fitted model may say for itself (``training_end_``)."""
+    own = getattr(fitted, "training_end_", None)
+    if own is not None:
+        return str(own)
+    if budget.name == "closed-form":
+        return "closed-form"
+    if epochs_run < int(params.get("epochs", 0) or 0):
+        return "converged"
+    return "full schedule" if budget.name == "paper" else "cap reached"
 
 
 def training_summary(method_name: str, fitted, budget: Budget, params: Mapping, n_train: int) -> dict[str, object]:
@@ -193,6 +230,7 @@ def training_summary(method_name: str, fitted, budget: Budget, params: Mapping, 
         "steps_run": int(steps or 0),
         "planned_steps": int(budget.planned_steps or 0),
         "best_epoch": int(getattr(fitted, "best_epoch_", 0) or 0),
+        "training_end": training_end(budget, epochs_run, params, fitted),
     }
 
 

@@ -119,6 +119,7 @@ class DSCMR(RetrievalMethod):
         betas: tuple[float, float] = (0.5, 0.999),
         batch_size: int = 100,
         epochs: int = 2,
+        patience: int | None = None,
         validation_fraction: float = 0.1,
         standardize: bool = True,
         device: str = "auto",
@@ -133,6 +134,7 @@ class DSCMR(RetrievalMethod):
         self.betas = betas
         self.batch_size = batch_size
         self.epochs = epochs
+        self.patience = patience
         self.validation_fraction = validation_fraction
         self.standardize = standardize
         self.device = device
@@ -200,6 +202,9 @@ class DSCMR(RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("dscmr epoch %d: %s", epoch + 1, record)
+            if tracker.patience_exhausted(epoch + 1, self.patience):
+                log.info("dscmr: no better validation for %d epochs, stopped after epoch %d", self.patience, epoch + 1)
+                break
         self.best_epoch_ = tracker.finish(self.epochs)
         return self
 

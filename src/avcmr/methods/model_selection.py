@@ -298,6 +298,11 @@ class BestEpoch:
             return True
         return False
 
+    def patience_exhausted(self, epoch: int, patience: int | None) -> bool:
+        """Whether ``patience`` epochs have passed since the best validated one (never when
+        ``patience`` is None or nothing was scored yet): the early stop of the ``quick`` budget."""
+        return patience is not None and self.best_epoch is not None and epoch - self.best_epoch >= patience
+
     def restore(self) -> None:
         if self._state is not None:
             for name, net in self.networks.items():

@@ -26,7 +26,7 @@ METHOD_MODULES = {
     "kcca": "kcca", "c_cca": "cluster_cca", "dcca": "dcca", "c_dcca": "cluster_dcca", "tnn_c_cca": "tnn_cluster_cca",
     "ugach": "ugach", "ugach_real": "ugach", "agah": "agah", "agah_real": "agah", "ucal": "ucal", "acmr": "acmr",
     "dscmr": "dscmr", "ours": "dual_subspace", "explicit": "dual_subspace", "implicit": "dual_subspace",
-    "ex_im_share": "dual_subspace",
+    "ex_im_share": "dual_subspace", "logreg": "logreg",
 }  # fmt: skip
 
 # The rows registered with register_variant, by the row whose training they share: the variant

@@ -82,6 +82,7 @@ class UCAL(RetrievalMethod):
         beta1: float = 0.5,
         batch_size: int = 800,
         epochs: int = 8,
+        patience: int | None = None,
         validation_fraction: float = 0.1,
         standardize: bool = True,
         device: str = "auto",
@@ -97,6 +98,7 @@ class UCAL(RetrievalMethod):
         self.beta1 = beta1
         self.batch_size = batch_size
         self.epochs = epochs
+        self.patience = patience
         self.validation_fraction = validation_fraction
         self.standardize = standardize
         self.device = device
@@ -182,6 +184,9 @@ class UCAL(RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("ucal epoch %d: %s", epoch + 1, record)
+            if tracker.patience_exhausted(epoch + 1, self.patience):
+                log.info("ucal: no better validation for %d epochs, stopped after epoch %d", self.patience, epoch + 1)
+                break
         self.best_epoch_ = tracker.finish(self.epochs)
         self.cca_ = self._fit_cca(audio_fit, visual_fit)
         return self

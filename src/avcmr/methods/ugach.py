@@ -160,6 +160,7 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
         batch_size: int = 64,
         queries_per_epoch: int | None = 2048,
         epochs: int = 4,
+        patience: int | None = None,
         d_epochs: int = 1,
         g_epochs: int = 2,
         pretrain_epochs: int = 1,
@@ -183,6 +184,7 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
         self.batch_size = batch_size
         self.queries_per_epoch = queries_per_epoch
         self.epochs = epochs
+        self.patience = patience
         self.d_epochs = d_epochs
         self.g_epochs = g_epochs
         self.pretrain_epochs = pretrain_epochs
@@ -266,6 +268,9 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
             record["seconds"] = time.perf_counter() - started
             self.history_.append(record)
             log.info("ugach epoch %d: %s", epoch + 1, record)
+            if tracker.patience_exhausted(epoch + 1, self.patience):
+                log.info("ugach: no better validation for %d epochs, stopped after epoch %d", self.patience, epoch + 1)
+                break
         self.best_epoch_ = tracker.finish(self.epochs)
         del self._features, self._generator
         return self

@@ -18,6 +18,7 @@ import pandas as pd
 
 from avcmr import __version__
 from avcmr.io.parquet import atomic_path, read_metadata, read_table
+from avcmr.reporting.tables import CAP_MARK, CAP_NOTE, CAP_REACHED, SANITY_METHODS
 
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM BACKBONE WEIGHTS: the VGGish / InceptionV3 features of this run come from seeded random "
@@ -49,24 +50,42 @@ def _mean_std(table: pd.DataFrame, stem: str) -> pd.Series:
             for m, s in zip(table[f"{stem}_mean"], table[f"{stem}_std"], strict=True)]
 
 
+def _method_labels(table: pd.DataFrame) -> list[str]:
+    """Method names, ‡ where the step cap ended a seed's training, a sanity row named as such."""
+    ended = table["ended"] if "ended" in table else [""] * len(table)
+    return [method + (CAP_MARK if CAP_REACHED in str(end) else "")
+            + (" (sanity row, not in the paper)" if method in SANITY_METHODS else "")
+            for method, end in zip(table["method"], ended, strict=True)]
+
+
+def capped_rows(table: pd.DataFrame) -> bool:
+    return "ended" in table and any(CAP_REACHED in str(end) for end in table["ended"])
+
+
 def display_table(kind: str, table: pd.DataFrame) -> pd.DataFrame:
-    """The table as shown: accuracy tables as 'mean ± std' per direction, others with readable names."""
+    """The table as shown: accuracy tables as 'mean ± std' per direction, others with readable names;
+    how training ended beside each row where the table records it."""
     if kind in ("table2", "table4"):
-        shown = pd.DataFrame({"method": table["method"]})
+        shown = pd.DataFrame({"method": _method_labels(table)})
         for direction, name in (("a2v", "MAP a→v"), ("v2a", "MAP v→a"), ("avg", "MAP avg")):
             shown[name] = _mean_std(table, f"map_{direction}")
         shown["seeds"] = table["n_seeds"]
         if "p_value_vs_ours" in table:
             shown["p vs ours"] = ["—" if not np.isfinite(p) else f"{p:.2g}" for p in table["p_value_vs_ours"]]
+        if "ended" in table:
+            shown["how training ended"] = table["ended"]
         return shown
     if kind == "table3":
-        return pd.DataFrame({
-            "method": table["method"],
+        shown = pd.DataFrame({
+            "method": _method_labels(table),
             "fit seconds (median)": [f"{v:.2f}" for v in table["fit_seconds_median"]],
             "device": table["device"],
             "parameters": [f"{int(v):,}" for v in table["n_parameters"]],
             "seeds": table["n_seeds"],
         })
+        if "ended" in table:
+            shown["how training ended"] = table["ended"]
+        return shown
     if kind == "alpha_beta":
         shown = table.copy()
         for column in ("map_a2v", "map_v2a", "map_avg"):
@@ -85,6 +104,8 @@ def table_html(tsv_path, out, title: str, kind: str, note: str = "") -> None:
     if notes:
         body.append('<ul class="notes">' + "".join(f"<li>{html.escape(line)}</li>" for line in notes) + "</ul>")
     body.append(display_table(kind, table).to_html(index=False, border=0, escape=True, na_rep="—"))
+    if capped_rows(table):
+        body.append(f"<p>{html.escape(CAP_NOTE)}</p>")
     if note:
         body.append(f"<p>{html.escape(note)}</p>")
     page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

@@ -7,9 +7,14 @@
 - Table 4: the ablation (random, explicit, implicit, ex_im_share, ours), as Table 2 without test.
 
 Every row of Tables 2–4 also says how the method was trained: its budget (``paper`` or ``quick``,
-see ``avcmr.methods.budgets``), the epochs and optimiser steps actually run (medians over seeds)
-and the device. For a dataset compared with the paper (vegas, ave, or ``paper_reference``), the
-paper's own values stand beside ours (``avcmr.reporting.paper_numbers``).
+see ``avcmr.methods.budgets``), how training ended over its seeds (``ended``: converged, cap
+reached, full schedule or closed-form), the epochs and optimiser steps actually run (medians over
+seeds) and the device; a row whose step cap stopped any seed is marked ‡. For a dataset compared
+with the paper (vegas, ave, or ``paper_reference``), the paper's own values stand beside ours
+(``avcmr.reporting.paper_numbers``).
+
+Sanity rows (``SANITY_METHODS``) are not in the paper: they come after all of its rows, under a
+heading row in the markdown and with ``row_kind`` "sanity" in the TSV, and never carry paper values.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ TABLE2_METHODS = ("random", "random_pca", "cca", "cca_nipals", "kcca", "dcca", "
                   "agah", "ugach_real", "agah_real", "ucal", "acmr", "dscmr", "tnn_c_cca", "ours")
 TABLE4_METHODS = ("random", "explicit", "implicit", "ex_im_share", "ours")
 ABLATION_ONLY = ("explicit", "implicit", "ex_im_share")
+# Rows that are not in the paper (a supervised floor): listed after all of the paper's rows.
+SANITY_METHODS = ("logreg",)
+SANITY_HEADING = "*sanity rows (not in the paper)*"
 REFERENCE_METHOD = "ours"
 SIGNIFICANCE_TEST = "Wilcoxon signed-rank, per-query AP (mean over seeds), both directions"
 
@@ -49,7 +57,13 @@ def map_by_seed(per_query: pd.DataFrame) -> pd.DataFrame:
 
 MAP_COLUMNS = ["method", "seed", "map_a2v", "map_v2a", "map_avg", "n_train", "n_test", "fit_seconds", "device",
                "budget", "epochs_run", "steps_run"]
-TRAINING_DEFAULTS = {"budget": "unrecorded", "epochs_run": 0, "steps_run": 0}
+TRAINING_DEFAULTS = {"budget": "unrecorded", "epochs_run": 0, "steps_run": 0, "training_end": "unrecorded"}
+# How a (method, seed) training ended (``training_end`` of its summary), in the order a mixed row lists them.
+TRAINING_ENDS = ("converged", "cap reached", "full schedule", "closed-form", "unrecorded")
+CAP_REACHED = "cap reached"
+CAP_MARK = "‡"
+CAP_NOTE = (f"{CAP_MARK} the step cap ended training in at least one seed before the validation score stopped "
+            "improving: the row may be short of its plateau.")
 
 
 def chance_level(eval_path) -> float:
@@ -73,13 +87,19 @@ def map_table(eval_paths: Sequence[str]) -> pd.DataFrame:
 
 
 def _ordered(methods: Sequence[str], available) -> list[str]:
+    """``methods`` that are available in their order, then the others by name; sanity rows last."""
     known = [m for m in methods if m in set(available)]
-    return known + sorted(set(available) - set(methods))
+    rows = known + sorted(set(available) - set(methods))
+    return [m for m in rows if m not in SANITY_METHODS] + [m for m in rows if m in SANITY_METHODS]
+
+
+def row_kind(method: str) -> str:
+    return "sanity" if method in SANITY_METHODS else "paper"
 
 
 def with_training_columns(summaries: pd.DataFrame) -> pd.DataFrame:
-    """Summaries with budget / epochs / steps columns (evaluations written before budgets existed
-    say ``unrecorded``); the device of a fit made with its other seeds says "(seeds together)"."""
+    """Summaries with budget / epochs / steps / training_end columns (evaluations written before
+    these existed say ``unrecorded``); the device of a fit made with its other seeds says "(seeds together)"."""
     summaries = summaries.copy()
     for column, default in TRAINING_DEFAULTS.items():
         summaries[column] = summaries[column].fillna(default) if column in summaries else default
@@ -89,11 +109,39 @@ def with_training_columns(summaries: pd.DataFrame) -> pd.DataFrame:
     return summaries
 
 
+def _steps(count: float) -> str:
+    return f"{count:,.0f} steps" if float(count).is_integer() else f"{count:,.1f} steps"
+
+
+def _ending(end: str, steps: pd.Series) -> str:
+    if end in ("converged", CAP_REACHED):
+        return f"{end} at {_steps(steps.median())}"
+    if end == "full schedule":
+        return f"{end} ({_steps(steps.median())})"
+    return end
+
+
+def training_ended(runs: pd.DataFrame) -> str:
+    """How the seeds in ``runs`` (columns training_end, steps_run) ended: one phrase when all alike
+    ("converged at 1,150 steps": median steps), else each group with its seed count, joined by "; "."""
+    groups = runs.groupby("training_end")["steps_run"]
+    order = [end for end in TRAINING_ENDS if end in groups.groups] + sorted(set(groups.groups) - set(TRAINING_ENDS))
+    if len(order) == 1:
+        return _ending(order[0], runs["steps_run"])
+    phrases = []
+    for end in order:
+        steps = groups.get_group(end)
+        phrases.append(f"{_ending(end, steps)} ({len(steps)} seed{'' if len(steps) == 1 else 's'})")
+    return "; ".join(phrases)
+
+
 def training_table(summaries: pd.DataFrame) -> pd.DataFrame:
-    """Per method: budget label(s), median epochs and steps actually run, device(s)."""
-    grouped = with_training_columns(summaries).groupby("method")
+    """Per method: budget label(s), how training ended, median epochs and steps run, device(s)."""
+    runs = with_training_columns(summaries)
+    grouped = runs.groupby("method")
     return pd.DataFrame({
         "budget": grouped["budget"].agg(lambda labels: "; ".join(sorted(set(labels)))),
+        "ended": pd.Series({method: training_ended(group) for method, group in grouped}, dtype=object),
         "epochs": grouped["epochs_run"].median(),
         "steps": grouped["steps_run"].median(),
         "device": grouped["device"].agg(lambda devices: ",".join(sorted(set(devices)))),
@@ -120,7 +168,7 @@ def accuracy_table(per_query: pd.DataFrame, methods: Sequence[str], with_test: b
     published = (paper_table or {}).get(reference, {}) if reference else {}
     rows = []
     for method in _ordered(methods, mean.index):
-        row = {"method": method, "n_seeds": int(grouped.size()[method])}
+        row = {"method": method, "row_kind": row_kind(method), "n_seeds": int(grouped.size()[method])}
         for direction in ("a2v", "v2a", "avg"):
             row[f"map_{direction}_mean"] = mean.loc[method, direction]
             row[f"map_{direction}_std"] = std.loc[method, direction]
@@ -129,7 +177,7 @@ def accuracy_table(per_query: pd.DataFrame, methods: Sequence[str], with_test: b
         if training is not None:
             row.update(training.loc[method].to_dict())
         if reference:
-            values = published.get(method, (np.nan,) * 3)
+            values = published.get(method, (np.nan,) * 3) if method not in SANITY_METHODS else (np.nan,) * 3
             row.update({f"paper_{reference}_{d}": v for d, v in zip(("a2v", "v2a", "avg"), values, strict=True)})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -162,8 +210,11 @@ def cost_table(summaries: pd.DataFrame, methods: Sequence[str], reference: str |
     }).join(training_table(summaries))
     if reference is not None:
         minutes = paper_numbers.TABLE3_MINUTES.get(reference, {})
-        table[f"paper_{reference}_minutes"] = [minutes.get(method, np.nan) for method in table.index]
-    return table.loc[_ordered(methods, table.index)].reset_index(names="method")
+        table[f"paper_{reference}_minutes"] = [
+            np.nan if method in SANITY_METHODS else minutes.get(method, np.nan) for method in table.index]
+    table = table.loc[_ordered(methods, table.index)].reset_index(names="method")
+    table.insert(1, "row_kind", [row_kind(method) for method in table["method"]])
+    return table
 
 
 def _mean_std(row: pd.Series, direction: str) -> str:
@@ -186,7 +237,28 @@ def _p_value(value: float) -> str:
 
 
 def _training_cells(row: pd.Series) -> list[str]:
-    return [str(row["budget"]), f"{row['epochs']:g}", f"{row['steps']:g}", str(row["device"])]
+    return [str(row["budget"]), str(row["ended"]), f"{row['epochs']:g}", f"{row['steps']:g}", str(row["device"])]
+
+
+def _capped(row: pd.Series) -> bool:
+    return CAP_REACHED in str(row.get("ended", ""))
+
+
+def _method_cell(row: pd.Series) -> str:
+    return row["method"] + (CAP_MARK if _capped(row) else "")
+
+
+def _body(table: pd.DataFrame, n_columns: int, cells_of) -> list[str]:
+    """The table's rows (``cells_of(row)``), the sanity rows after a heading row; the cap note if due."""
+    lines, heading_due = [], True
+    for _, row in table.iterrows():
+        if row["method"] in SANITY_METHODS and heading_due:
+            lines.append(f"| {SANITY_HEADING} |" + " |" * (n_columns - 1))
+            heading_due = False
+        lines.append("| " + " | ".join(cells_of(row)) + " |")
+    if "ended" in table and any(_capped(row) for _, row in table.iterrows()):
+        lines += ["", CAP_NOTE]
+    return lines
 
 
 def accuracy_markdown(table: pd.DataFrame, title: str, header_lines: Sequence[str], notes: Sequence[str] = ()) -> str:
@@ -195,18 +267,20 @@ def accuracy_markdown(table: pd.DataFrame, title: str, header_lines: Sequence[st
     paper = _paper_columns(table)
     lines = [f"# {title}", ""] + [f"{line}  " for line in header_lines] + [""]
     columns = ["method", "MAP a→v", "MAP v→a", "MAP avg", "seeds"] + (["p vs ours"] if with_test else [])
-    columns += ["budget", "epochs", "steps", "device"] if with_training else []
+    columns += ["budget", "how training ended", "epochs", "steps", "device"] if with_training else []
     columns += [f"paper {c.split('_', 2)[1].upper()} {c.rsplit('_', 1)[1].replace('2', '→')}" for c in paper]
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for _, row in table.iterrows():
-        cells = [row["method"], _mean_std(row, "a2v"), _mean_std(row, "v2a"), _mean_std(row, "avg"),
+
+    def cells_of(row: pd.Series) -> list[str]:
+        cells = [_method_cell(row), _mean_std(row, "a2v"), _mean_std(row, "v2a"), _mean_std(row, "avg"),
                  str(row["n_seeds"])]
         if with_test:
             cells.append(_p_value(row["p_value_vs_ours"]))
         if with_training:
             cells += _training_cells(row)
-        cells += [_number(row[c]) for c in paper]
-        lines.append("| " + " | ".join(cells) + " |")
+        return cells + [_number(row[c]) for c in paper]
+
+    lines += _body(table, len(columns), cells_of)
     if with_test:
         lines += ["", f"p: {SIGNIFICANCE_TEST}."]
     if with_training:
@@ -217,23 +291,28 @@ def accuracy_markdown(table: pd.DataFrame, title: str, header_lines: Sequence[st
     return "\n".join(lines) + "\n"
 
 
-BUDGET_NOTE = ("budget: paper = each method's published schedule; quick = a CPU-sized number of optimiser "
-               "steps (avcmr.methods.budgets). epochs / steps: medians over seeds of what actually ran "
-               "(early stopping may end a run before its budget).")
+BUDGET_NOTE = ("budget: paper = each method's published schedule; quick = each iterative method trains until "
+               "its validation score has not improved for a patience counted in optimiser steps, under a step "
+               "cap (avcmr.methods.budgets). how training ended: converged = its own stopping rule (patience, "
+               "or a solver's tolerance) ended it before the cap; cap reached = the step cap did; full schedule "
+               "= the whole published schedule ran; closed-form = no iterative training. epochs / steps: medians "
+               "over seeds of what actually ran.")
 PAPER_NOTE = "paper: the values the paper publishes (never used to tune anything here)."
 
 
 def cost_markdown(table: pd.DataFrame, header_lines: Sequence[str]) -> str:
     paper = _paper_columns(table)
     lines = ["# Table 3: training time", ""] + [f"{line}  " for line in header_lines] + [""]
-    columns = ["method", "fit seconds (median)", "fit minutes", "budget", "epochs", "steps", "device",
-               "parameters", "seeds"] + ["paper minutes (GPU)" for _ in paper]
+    columns = ["method", "fit seconds (median)", "fit minutes", "budget", "how training ended", "epochs", "steps",
+               "device", "parameters", "seeds"] + ["paper minutes (GPU)" for _ in paper]
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for _, row in table.iterrows():
-        cells = [row["method"], f"{row['fit_seconds_median']:.2f}", f"{row['fit_seconds_median'] / 60:.2f}",
+
+    def cells_of(row: pd.Series) -> list[str]:
+        cells = [_method_cell(row), f"{row['fit_seconds_median']:.2f}", f"{row['fit_seconds_median'] / 60:.2f}",
                  *_training_cells(row), f"{int(row['n_parameters']):,}", str(int(row["n_seeds"]))]
-        cells += [_number(row[c], 2) for c in paper]
-        lines.append("| " + " | ".join(cells) + " |")
+        return cells + [_number(row[c], 2) for c in paper]
+
+    lines += _body(table, len(columns), cells_of)
     lines += ["", BUDGET_NOTE]
     if paper:
         lines += ["", PAPER_NOTE]

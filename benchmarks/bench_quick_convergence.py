@@ -1,0 +1,150 @@
+"""Is `quick` trained enough? Each model under the `quick` budget (to convergence: a patience and a
+cap in optimiser steps) against the fixed step counts `quick` used before and against 5× the steps
+it ran, on a calibrated stand-in; and what Tables 2 + 4 cost under it.
+
+For every model of ``MODELS`` (the 16 of Tables 2 and 4; ugach_real / agah_real share ugach's /
+agah's fit) and seed:
+
+- ``new``: ``budget: quick`` as the workflow runs it: test MAP (avg of a→v and v→a), steps run,
+  how training ended (converged / cap reached / closed-form), fit seconds;
+- ``old``: the previous `quick`, a fixed number of steps (``OLD_QUICK_STEPS``), no early stop;
+- ``5x``: 5 × the steps ``new`` ran, no early stop, the best validated weights kept (with
+  ``--no-five-x`` left out).
+
+A model passes when |new − 5x| ≤ 0.03 or its row says the cap was reached.
+
+    OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src .venv/bin/python benchmarks/bench_quick_convergence.py \\
+        --standin vegas --seeds 0 1 2 --out benchmarks/results/quick_convergence_vegas.tsv
+
+Writes ``--out`` (one row per model and seed) and a markdown table beside it (means over seeds; the
+total fit minutes of the 16 models for each seed: Tables 2 + 4 × 1 seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from machine_info import load_average, machine_description
+
+from avcmr.data.calibrated_standin import make_calibrated_features
+from avcmr.data.synthetic_features import split_arrays
+from avcmr.evaluation.metrics import evaluate_scores
+from avcmr.methods.budgets import PAPER_SCHEDULES, budgeted_method, step_schedule, training_summary
+from avcmr.methods.registry import make_method
+
+MODELS = ["random", "cca", "kcca", "c_cca", "dcca", "c_dcca", "ugach", "agah", "ucal", "acmr", "dscmr", "tnn_c_cca",
+          "ours", "explicit", "implicit", "ex_im_share"]  # fmt: skip
+# `quick` before it trained to convergence: a fixed number of optimiser steps per method.
+OLD_QUICK_STEPS = {
+    "ours": 150, "explicit": 150, "implicit": 150, "ex_im_share": 150, "dcca": 150, "ucal": 150, "dscmr": 150,
+    "c_dcca": 200, "tnn_c_cca": 400, "acmr": 300, "ugach": 150, "agah": 150,
+}  # fmt: skip
+TOLERANCE = 0.03
+COLUMNS = ("dataset", "method", "seed", "new_map", "ended", "steps", "epochs", "fit_s", "old_map", "old_s",
+           "five_x_map", "five_x_s", "passes", "load_1min", "machine")  # fmt: skip
+
+
+def test_map(model, test: dict) -> float:
+    per_query = evaluate_scores(model.similarity(test["audio"], test["visual"]), test["labels"], test["labels"])
+    return float((per_query["a2v"].mean() + per_query["v2a"].mean()) / 2)
+
+
+def fit_timed(model, train: dict) -> float:
+    started = time.perf_counter()
+    model.fit(train["audio"], train["visual"], train["labels"])
+    return time.perf_counter() - started
+
+
+def fixed_steps(method: str, steps: int, n_train: int, seed: int):
+    """``method`` trained for ``steps`` optimiser steps (whole epochs), no early stop, best validated kept."""
+    defaults = make_method(method, {}).get_params()
+    return make_method(method, {**step_schedule(method, defaults, n_train, steps, None), "device": "cpu"},
+                       random_state=seed)
+
+
+def run(method: str, data: dict, seed: int, five_x: bool) -> dict:
+    train, test = data["train"], data["test"]
+    n_train = len(train["labels"])
+    model, budget = budgeted_method(method, {"budget": "quick", "device": "cpu"}, n_train, random_state=seed)
+    seconds = fit_timed(model, train)
+    summary = training_summary(method, model, budget, model.get_params(), n_train)
+    row = {"method": method, "seed": seed, "new_map": round(test_map(model, test), 4),
+           "ended": summary["training_end"], "steps": summary["steps_run"], "epochs": summary["epochs_run"],
+           "fit_s": round(seconds, 1)}
+    if method not in PAPER_SCHEDULES:  # closed-form: nothing to compare
+        return row
+    old = fixed_steps(method, OLD_QUICK_STEPS[method], n_train, seed)
+    row["old_s"] = round(fit_timed(old, train), 1)
+    row["old_map"] = round(test_map(old, test), 4)
+    if five_x:
+        longer = fixed_steps(method, 5 * max(1, summary["steps_run"]), n_train, seed)
+        row["five_x_s"] = round(fit_timed(longer, train), 1)
+        row["five_x_map"] = round(test_map(longer, test), 4)
+        row["passes"] = row["ended"] == "cap reached" or abs(row["new_map"] - row["five_x_map"]) <= TOLERANCE
+    return row
+
+
+def markdown(rows: list[dict], header: str) -> str:
+    """Means over seeds per model, and the total fit minutes of the models per seed."""
+    lines = [f"**{header}**", "", "| model | seeds | old quick MAP | new quick MAP | 5× MAP | steps (median) | ended | "
+             "fit s (median) | passes |", "|---|---:|---:|---:|---:|---:|---|---:|---|"]
+    for method in dict.fromkeys(row["method"] for row in rows):
+        mine = [row for row in rows if row["method"] == method]
+
+        def mean(key, mine=mine):
+            values = [float(row[key]) for row in mine if row.get(key) not in (None, "")]
+            return f"{np.mean(values):.3f}" if values else "—"
+
+        ends = sorted({row["ended"] for row in mine})
+        passes = [row.get("passes") for row in mine if row.get("passes") not in (None, "")]
+        lines.append(f"| {method} | {len(mine)} | {mean('old_map')} | {mean('new_map')} | {mean('five_x_map')} | "
+                     f"{np.median([int(row['steps']) for row in mine]):,.0f} | {', '.join(ends)} | "
+                     f"{np.median([float(row['fit_s']) for row in mine]):.1f} | "
+                     f"{'—' if not passes else f'{sum(map(bool, passes))} of {len(passes)}'} |")
+    for seed in sorted({row["seed"] for row in rows}):
+        total = sum(float(row["fit_s"]) for row in rows if row["seed"] == seed)
+        models = sum(1 for row in rows if row["seed"] == seed)
+        lines.append(f"\nSeed {seed}: {models} models fitted under `quick` in {total / 60:.1f} min.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--standin", choices=("vegas", "ave"), default="vegas")
+    parser.add_argument("--methods", nargs="+", default=MODELS, choices=MODELS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--no-five-x", action="store_true", help="skip the 5× runs (the cost of Tables 2 + 4 only)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    table = make_calibrated_features(args.standin, random_state=0)
+    a_train, v_train, y_train, a_test, v_test, y_test = split_arrays(table)
+    data = {"train": {"audio": a_train, "visual": v_train, "labels": y_train},
+            "test": {"audio": a_test, "visual": v_test, "labels": y_test}}
+    machine = machine_description()
+    header = (f"calibrated {args.standin} stand-in (seed 0: {len(y_train)} train / {len(y_test)} test pairs); "
+              f"budget quick; seeds {' '.join(map(str, args.seeds))}; {machine}")
+    print("#", header, flush=True)
+    rows = []
+    for seed in args.seeds:
+        for method in args.methods:
+            row = {"dataset": f"standin_{args.standin}", **run(method, data, seed, not args.no_five_x),
+                   "load_1min": load_average(), "machine": machine}
+            rows.append(row)
+            print("\t".join(str(row.get(column, "")) for column in COLUMNS[:-1]), flush=True)
+            with open(args.out, "w", newline="") as handle:  # after every row: an interrupted run keeps them
+                handle.write(f"# {header}\n")
+                writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t", extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+    args.out.with_suffix(".md").write_text(markdown(rows, header))
+    print(markdown(rows, header))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
