@@ -11,6 +11,7 @@ import pytest
 from avcmr.data.synthetic_features import make_synthetic_features, split_arrays
 from avcmr.methods.budgets import (
     PAPER_SCHEDULES,
+    QUICK_CAP_PASSES,
     QUICK_CAP_STEPS,
     QUICK_PATIENCE_STEPS,
     Budget,
@@ -52,20 +53,32 @@ def test_paper_budget_is_the_published_schedule():
 
 
 @pytest.mark.parametrize("name", sorted(QUICK_CAP_STEPS))
-def test_quick_budget_caps_a_small_and_a_large_dataset_at_the_same_number_of_steps(name):
+def test_quick_budget_caps_in_steps_on_a_large_set_and_in_passes_on_a_small_one(name):
     for n_train in (240, 22482):
         budget = resolve_budget(name, "quick", defaults(name), {}, n_train)
         params = {**defaults(name), **budget.params}
         per_epoch = steps_per_epoch(name, params, n_train)
-        # Whole epochs: the cap rounded up to the next epoch boundary, the patience at least one epoch.
-        assert QUICK_CAP_STEPS[name] <= budget.planned_steps < QUICK_CAP_STEPS[name] + per_epoch
+        fit_pairs = n_train - round(params.get("validation_fraction", 0.0) * n_train)
+        # one pass over the fit pairs, in optimiser steps, counted here from the batch size
+        pass_steps = max(1, round(fit_pairs / params.get("batch_size", fit_pairs)))
+        if name.startswith("ugach"):
+            pass_steps = per_epoch  # a UGACH epoch is its own unit of queries (d + g passes)
+        step_cap = math.ceil(QUICK_CAP_STEPS[name] / per_epoch) * per_epoch  # whole epochs, rounded up
+        pass_cap = QUICK_CAP_PASSES * pass_steps
+        # Whichever comes first, to the epoch boundary; the patience at least one epoch.
+        assert budget.planned_steps == pytest.approx(min(step_cap, pass_cap), abs=per_epoch), (n_train, budget)
         assert params["patience"] == max(1, math.ceil(QUICK_PATIENCE_STEPS[name] / per_epoch))
+        if n_train == 22482:  # VEGAS size: every cap is the step cap (all well under 100 passes)
+            assert budget.planned_steps == step_cap
 
 
 def test_step_schedule_converts_steps_into_epochs_of_the_data_at_hand():
     # ours: batch 800; 720 pairs keep 648 after the 10 % validation split: one step an epoch.
     assert step_schedule("ours", defaults("ours"), 720, 1000, 300) == {
         "epochs": 1000, "patience": 300, "validation_interval": 100}
+    # ... and at most 50 passes: 50 epochs, validated every 7 (at least 8 validations in the run).
+    assert step_schedule("ours", defaults("ours"), 720, 1000, 300, cap_passes=50) == {
+        "epochs": 50, "patience": 300, "validation_interval": 7}
     # 22,482 pairs: 20,234 fit pairs, round(20,234 / 800) = 25 steps an epoch.
     assert step_schedule("ours", defaults("ours"), 22482, 1000, 300) == {
         "epochs": 40, "patience": 12, "validation_interval": 4}
@@ -77,6 +90,9 @@ def test_step_schedule_converts_steps_into_epochs_of_the_data_at_hand():
     # epochs of 100 random batches.
     assert step_schedule("agah", defaults("agah"), 22482, 1000, 200) == {
         "batches_per_epoch": 100, "epochs": 10, "patience": 2}
+    # Its passes are counted in full passes (159 batches), not in its shortened epochs: 2 passes are
+    # 318 batches, 3 epochs of 100.
+    assert step_schedule("agah", defaults("agah"), 22482, 1000, 200, cap_passes=2)["epochs"] == 3
 
 
 def test_patience_stops_a_known_plateau_after_that_many_epochs():
