@@ -141,7 +141,8 @@ def main(argv=None) -> int:
     print("#", header, flush=True)
     rows = []
 
-    def save() -> None:  # after every model: an interrupted run keeps what it measured
+    def save(row: dict) -> None:  # after every model: print its row; an interrupted run keeps the file
+        print("\t".join(str(row.get(column, "")) for column in COLUMNS[:-1]), flush=True)
         with open(args.out, "w", newline="") as handle:
             handle.write(f"# {header}\n")
             writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t", extrasaction="ignore")
@@ -154,13 +155,11 @@ def main(argv=None) -> int:
         for method in args.methods:
             rows.append({"dataset": f"standin_{args.standin}", **run_new(method, data, seed),
                          "load_1min": load_average(), "machine": machine})
-            print("\t".join(str(rows[-1].get(column, "")) for column in COLUMNS[:-1]), flush=True)
-            save()
+            save(rows[-1])
     print(f"# Tables 2 + 4 under quick: {sum(float(row['fit_s']) for row in rows) / 60:.1f} fit minutes", flush=True)
     for row in rows:
         add_comparisons(row, data, not args.no_five_x)
-        print("\t".join(str(row.get(column, "")) for column in COLUMNS[:-1]), flush=True)
-        save()
+        save(row)
     args.out.with_suffix(".md").write_text(markdown(rows, header))
     print(markdown(rows, header))
     return 0

@@ -209,12 +209,11 @@ def step_schedule(method: str, params: Mapping, n_train: int, cap_steps: int,
         per_epoch = full if patience_steps is None else min(full, max(1, math.ceil(patience_steps / 2)))
         schedule: dict[str, object] = {"batches_per_epoch": None if per_epoch == full else per_epoch}
     else:
-        per_epoch = steps_per_epoch(method, params, n_train)
+        full = per_epoch = steps_per_epoch(method, params, n_train)
         schedule = {}
     schedule["epochs"] = max(1, math.ceil(cap_steps / per_epoch))
-    if cap_passes is not None:  # AGAH's shortened epoch is per_epoch / full of a pass
-        full_pass = full if method in ("agah", "agah_real") else per_epoch
-        schedule["epochs"] = min(schedule["epochs"], max(1, cap_passes * full_pass // per_epoch))
+    if cap_passes is not None:  # a pass is `full` steps (AGAH's shortened epoch a part of one)
+        schedule["epochs"] = min(schedule["epochs"], max(1, cap_passes * full // per_epoch))
     patience = None if patience_steps is None else max(1, math.ceil(patience_steps / per_epoch))
     schedule["patience"] = patience
     if "validation_interval" in params:  # the last epoch is always validated as well
