@@ -17,7 +17,10 @@ A model passes when |new − 5x| ≤ 0.03 or its row says the cap was reached.
         --standin vegas --seeds 0 1 2 --out benchmarks/results/quick_convergence_vegas.tsv
 
 Writes ``--out`` (one row per model and seed) and a markdown table beside it (means over seeds; the
-total fit minutes of the 16 models for each seed: Tables 2 + 4 × 1 seed).
+total fit minutes of the 16 models for each seed: Tables 2 + 4 × 1 seed). ``--resume`` keeps the rows
+an interrupted run already wrote to ``--out`` (a row's ``new`` result, and its comparisons when they
+were done) and computes only what is missing; ``--comparisons-per-seed`` finishes each seed (its
+comparisons too) before the next starts, so that an interrupted run leaves whole seeds.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ OLD_QUICK_STEPS = {
 TOLERANCE = 0.03
 COLUMNS = ("dataset", "method", "seed", "new_map", "ended", "steps", "epochs", "fit_s", "old_map", "old_s",
            "five_x_map", "five_x_s", "passes", "load_1min", "machine")  # fmt: skip
+NUMERIC = {"seed": int, "new_map": float, "steps": int, "epochs": int, "fit_s": float, "old_map": float,
+           "old_s": float, "five_x_map": float, "five_x_s": float}  # fmt: skip
 
 
 def test_map(model, test: dict) -> float:
@@ -67,12 +72,14 @@ def fixed_steps(method: str, steps: int, n_train: int, seed: int):
                        random_state=seed)
 
 
-def run_new(method: str, data: dict, seed: int) -> dict:
-    """``method`` under ``budget: quick`` as the workflow runs it: test MAP, steps, how it ended, seconds."""
+def run_new(method: str, data: dict, seed: int, params: dict | None = None) -> dict:
+    """``method`` under ``budget: quick`` as the workflow runs it (with a config's ``params``, if any):
+    test MAP, steps, how it ended, seconds."""
     train, test = data["train"], data["test"]
     n_train = len(train["labels"])
     device = {"device": "cpu"} if method in PAPER_SCHEDULES else {}  # the closed-form methods take no device
-    model, budget = budgeted_method(method, {"budget": "quick", **device}, n_train, random_state=seed)
+    model, budget = budgeted_method(method, {**(params or {}), "budget": "quick", **device}, n_train,
+                                    random_state=seed)
     seconds = fit_timed(model, train)
     summary = training_summary(method, model, budget, model.get_params(), n_train)
     return {"method": method, "seed": seed, "new_map": round(test_map(model, test), 4),
@@ -97,6 +104,23 @@ def add_comparisons(row: dict, data: dict, five_x: bool) -> None:
         row["five_x_s"] = round(fit_timed(longer, train), 1)
         row["five_x_map"] = round(test_map(longer, test), 4)
         row["passes"] = abs(row["new_map"] - row["five_x_map"]) <= TOLERANCE
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows an earlier run wrote to ``path`` (numbers as numbers, empty cells left out)."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    rows = []
+    for raw in csv.DictReader(lines, delimiter="\t"):
+        row = {key: NUMERIC.get(key, str)(value) for key, value in raw.items() if value not in (None, "")}
+        if "passes" in row:
+            row["passes"] = row["passes"] == "True"
+        rows.append(row)
+    return rows
+
+
+def compared(row: dict) -> bool:
+    """Whether ``row``'s comparisons are done (closed-form rows have none to do)."""
+    return row["method"] not in PAPER_SCHEDULES or "old_map" in row and ("passes" in row or "five_x_map" in row)
 
 
 def markdown(rows: list[dict], header: str) -> str:
@@ -130,6 +154,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-five-x", action="store_true", help="skip the 5× runs (the cost of Tables 2 + 4 only)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--resume", action="store_true", help="keep the rows --out already holds, compute the rest")
+    parser.add_argument("--comparisons-per-seed", action="store_true",
+                        help="each seed's comparisons right after its models (whole seeds if interrupted)")
     args = parser.parse_args(argv)
     table = make_calibrated_features(args.standin, random_state=0)
     a_train, v_train, y_train, a_test, v_test, y_test = split_arrays(table)
@@ -139,6 +166,7 @@ def main(argv=None) -> int:
     header = (f"calibrated {args.standin} stand-in (seed 0: {len(y_train)} train / {len(y_test)} test pairs); "
               f"budget quick; seeds {' '.join(map(str, args.seeds))}; {machine}")
     print("#", header, flush=True)
+    done = read_rows(args.out) if args.resume and args.out.exists() else []
     rows = []
 
     def save(row: dict) -> None:  # after every model: print its row; an interrupted run keeps the file
@@ -151,15 +179,22 @@ def main(argv=None) -> int:
 
     # First every model under the new `quick` (the cost of Tables 2 + 4 measured without the
     # comparison runs in between), then the comparisons.
+    def compare(seed_rows: list[dict]) -> None:
+        for row in seed_rows:
+            if not compared(row):
+                add_comparisons(row, data, not args.no_five_x)
+                save(row)
+
     for seed in args.seeds:
         for method in args.methods:
-            rows.append({"dataset": f"standin_{args.standin}", **run_new(method, data, seed),
-                         "load_1min": load_average(), "machine": machine})
+            earlier = [row for row in done if row["method"] == method and row["seed"] == seed and "new_map" in row]
+            rows.append(earlier[0] if earlier else {"dataset": f"standin_{args.standin}", **run_new(method, data, seed),
+                                                    "load_1min": load_average(), "machine": machine})
             save(rows[-1])
+        if args.comparisons_per_seed:
+            compare([row for row in rows if row["seed"] == seed])
     print(f"# Tables 2 + 4 under quick: {sum(float(row['fit_s']) for row in rows) / 60:.1f} fit minutes", flush=True)
-    for row in rows:
-        add_comparisons(row, data, not args.no_five_x)
-        save(row)
+    compare(rows)
     args.out.with_suffix(".md").write_text(markdown(rows, header))
     print(markdown(rows, header))
     return 0
