@@ -106,6 +106,14 @@ def add_comparisons(row: dict, data: dict, five_x: bool) -> None:
         row["passes"] = abs(row["new_map"] - row["five_x_map"]) <= TOLERANCE
 
 
+def write_table(path: Path, rows: list[dict], header: str) -> None:
+    with open(path, "w", newline="") as handle:
+        handle.write(f"# {header}\n")
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def read_rows(path: Path) -> list[dict]:
     """The rows an earlier run wrote to ``path`` (numbers as numbers, empty cells left out)."""
     lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
@@ -124,9 +132,10 @@ def compared(row: dict) -> bool:
 
 
 def markdown(rows: list[dict], header: str) -> str:
-    """Means over seeds per model, and the total fit minutes of the models per seed."""
+    """Means over seeds per model (each column over the rows that have it), the largest gap between a
+    row's new and 5× MAP, and the total fit minutes of the models per seed."""
     lines = [f"**{header}**", "", "| model | seeds | old quick MAP | new quick MAP | 5× MAP | steps (median) | ended | "
-             "fit s (median) | passes |", "|---|---:|---:|---:|---:|---:|---|---:|---|"]
+             "fit s (median) | largest gap new − 5× | passes |", "|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for method in dict.fromkeys(row["method"] for row in rows):
         mine = [row for row in rows if row["method"] == method]
 
@@ -135,10 +144,12 @@ def markdown(rows: list[dict], header: str) -> str:
             return f"{np.mean(values):.3f}" if values else "—"
 
         ends = sorted({row["ended"] for row in mine})
+        gaps = [abs(float(row["new_map"]) - float(row["five_x_map"])) for row in mine
+                if row.get("five_x_map") not in (None, "")]  # fmt: skip
         passes = [row.get("passes") for row in mine if row.get("passes") not in (None, "")]
         lines.append(f"| {method} | {len(mine)} | {mean('old_map')} | {mean('new_map')} | {mean('five_x_map')} | "
                      f"{np.median([int(row['steps']) for row in mine]):,.0f} | {', '.join(ends)} | "
-                     f"{np.median([float(row['fit_s']) for row in mine]):.1f} | "
+                     f"{np.median([float(row['fit_s']) for row in mine]):.1f} | {f'{max(gaps):.3f}' if gaps else '—'} | "
                      f"{'—' if not passes else f'{sum(map(bool, passes))} of {len(passes)}'} |")
     for seed in sorted({row["seed"] for row in rows}):
         total = sum(float(row["fit_s"]) for row in rows if row["seed"] == seed)
@@ -154,10 +165,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-five-x", action="store_true", help="skip the 5× runs (the cost of Tables 2 + 4 only)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--markdown-from", type=Path, nargs="+", default=None,
+                        help="no fits: the rows of these TSVs into --out and its markdown (seeds run apart)")
     parser.add_argument("--resume", action="store_true", help="keep the rows --out already holds, compute the rest")
     parser.add_argument("--comparisons-per-seed", action="store_true",
                         help="each seed's comparisons right after its models (whole seeds if interrupted)")
     args = parser.parse_args(argv)
+    if args.markdown_from:
+        rows = [row for path in args.markdown_from for row in read_rows(path)]
+        header = (f"calibrated {args.standin} stand-in; budget quick; seeds "
+                  f"{' '.join(map(str, sorted({row['seed'] for row in rows})))}; rows of "
+                  f"{', '.join(path.name for path in args.markdown_from)}")  # fmt: skip
+        write_table(args.out, rows, header)
+        args.out.with_suffix(".md").write_text(markdown(rows, header))
+        print(markdown(rows, header))
+        return 0
     table = make_calibrated_features(args.standin, random_state=0)
     a_train, v_train, y_train, a_test, v_test, y_test = split_arrays(table)
     data = {"train": {"audio": a_train, "visual": v_train, "labels": y_train},
@@ -171,11 +193,7 @@ def main(argv=None) -> int:
 
     def save(row: dict) -> None:  # after every model: print its row; an interrupted run keeps the file
         print("\t".join(str(row.get(column, "")) for column in COLUMNS[:-1]), flush=True)
-        with open(args.out, "w", newline="") as handle:
-            handle.write(f"# {header}\n")
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        write_table(args.out, rows, header)
 
     # First every model under the new `quick` (the cost of Tables 2 + 4 measured without the
     # comparison runs in between), then the comparisons.
