@@ -193,7 +193,8 @@ def main(argv=None) -> int:
 
     def save(row: dict) -> None:  # after every model: print its row; an interrupted run keeps the file
         print("\t".join(str(row.get(column, "")) for column in COLUMNS[:-1]), flush=True)
-        write_table(args.out, rows, header)
+        taken = {(kept["method"], kept["seed"]) for kept in rows}  # an earlier run's rows not reached yet stay
+        write_table(args.out, rows + [kept for kept in done if (kept["method"], kept["seed"]) not in taken], header)
 
     # First every model under the new `quick` (the cost of Tables 2 + 4 measured without the
     # comparison runs in between), then the comparisons.
