@@ -191,10 +191,13 @@ def main(argv=None) -> int:
     done = read_rows(args.out) if args.resume and args.out.exists() else []
     rows = []
 
+    def every_row() -> list[dict]:  # this run's rows, and an earlier run's not reached by this one
+        taken = {(kept["method"], kept["seed"]) for kept in rows}
+        return rows + [kept for kept in done if (kept["method"], kept["seed"]) not in taken]
+
     def save(row: dict) -> None:  # after every model: print its row; an interrupted run keeps the file
         print("\t".join(str(row.get(column, "")) for column in COLUMNS[:-1]), flush=True)
-        taken = {(kept["method"], kept["seed"]) for kept in rows}  # an earlier run's rows not reached yet stay
-        write_table(args.out, rows + [kept for kept in done if (kept["method"], kept["seed"]) not in taken], header)
+        write_table(args.out, every_row(), header)
 
     # First every model under the new `quick` (the cost of Tables 2 + 4 measured without the
     # comparison runs in between), then the comparisons.
@@ -214,8 +217,8 @@ def main(argv=None) -> int:
             compare([row for row in rows if row["seed"] == seed])
     print(f"# Tables 2 + 4 under quick: {sum(float(row['fit_s']) for row in rows) / 60:.1f} fit minutes", flush=True)
     compare(rows)
-    args.out.with_suffix(".md").write_text(markdown(rows, header))
-    print(markdown(rows, header))
+    args.out.with_suffix(".md").write_text(markdown(every_row(), header))
+    print(markdown(every_row(), header))
     return 0
 
 
