@@ -15,7 +15,6 @@ One thread per fit, as the workflow's training jobs run on the demo.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from bench_quick_convergence import run_new
 from machine_info import machine_description
 
 from avcmr.methods import budgets
+from avcmr.reporting.report import read_tsv_with_header
 from avcmr.stages import load_feature_arrays
 
 # The demo's iterative rows whose fits differ (AGAH-real / UGACH-real share AGAH's / UGACH's fit).
@@ -37,8 +37,9 @@ def reference_maps(path: Path | None) -> dict[tuple[str, int], float]:
     """(method, seed) → avg MAP from a workflow's ``map.tsv`` (comment lines skipped)."""
     if path is None:
         return {}
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    return {(row["method"], int(row["seed"])): float(row["map_avg"]) for row in csv.DictReader(lines, delimiter="\t")}
+    table = read_tsv_with_header(path)[1]
+    return {(method, int(seed)): float(value)
+            for method, seed, value in zip(table["method"], table["seed"], table["map_avg"], strict=True)}
 
 
 def markdown(rows: list[dict], header: str) -> str:

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_learning_curves import write_rows
 from machine_info import load_average, machine_description
 
 from avcmr.data.calibrated_standin import make_calibrated_features
@@ -106,14 +107,6 @@ def add_comparisons(row: dict, data: dict, five_x: bool) -> None:
         row["passes"] = abs(row["new_map"] - row["five_x_map"]) <= TOLERANCE
 
 
-def write_table(path: Path, rows: list[dict], header: str) -> None:
-    with open(path, "w", newline="") as handle:
-        handle.write(f"# {header}\n")
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def read_rows(path: Path) -> list[dict]:
     """The rows an earlier run wrote to ``path`` (numbers as numbers, empty cells left out)."""
     lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
@@ -128,7 +121,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def compared(row: dict) -> bool:
     """Whether ``row``'s comparisons are done (closed-form rows have none to do)."""
-    return row["method"] not in PAPER_SCHEDULES or "old_map" in row and ("passes" in row or "five_x_map" in row)
+    return row["method"] not in PAPER_SCHEDULES or ("old_map" in row and ("passes" in row or "five_x_map" in row))
 
 
 def markdown(rows: list[dict], header: str) -> str:
@@ -176,7 +169,7 @@ def main(argv=None) -> int:
         header = (f"calibrated {args.standin} stand-in; budget quick; seeds "
                   f"{' '.join(map(str, sorted({row['seed'] for row in rows})))}; rows of "
                   f"{', '.join(path.name for path in args.markdown_from)}")  # fmt: skip
-        write_table(args.out, rows, header)
+        write_rows(args.out, COLUMNS, rows, header)
         args.out.with_suffix(".md").write_text(markdown(rows, header))
         print(markdown(rows, header))
         return 0
@@ -197,7 +190,7 @@ def main(argv=None) -> int:
 
     def save(row: dict) -> None:  # after every model: print its row; an interrupted run keeps the file
         print("\t".join(str(row.get(column, "")) for column in COLUMNS[:-1]), flush=True)
-        write_table(args.out, every_row(), header)
+        write_rows(args.out, COLUMNS, every_row(), header)
 
     # First every model under the new `quick` (the cost of Tables 2 + 4 measured without the
     # comparison runs in between), then the comparisons.
