@@ -35,8 +35,7 @@ from pathlib import Path
 import numpy as np
 from machine_info import load_average, machine_description
 
-from avcmr.data.calibrated_standin import make_calibrated_features
-from avcmr.data.synthetic_features import split_arrays
+from avcmr.data.calibrated_standin import calibrated_pairs
 from avcmr.evaluation.metrics import evaluate_scores
 from avcmr.methods.budgets import (
     PAPER_SCHEDULES,
@@ -82,10 +81,7 @@ def config_method_params(config_path: Path | None, dataset: str | None, method: 
 def load_dataset(args) -> tuple[str, dict]:
     """(name, {"train": …, "test": …}) of arrays for the chosen stand-in or feature table."""
     if args.standin:
-        table = make_calibrated_features(args.standin, random_state=0)
-        a_train, v_train, y_train, a_test, v_test, y_test = split_arrays(table)
-        return f"standin_{args.standin}", {"train": {"audio": a_train, "visual": v_train, "labels": y_train},
-                                           "test": {"audio": a_test, "visual": v_test, "labels": y_test}}
+        return f"standin_{args.standin}", calibrated_pairs(args.standin, random_state=0)
     return args.features.parent.name, load_feature_arrays(args.features)
 
 

@@ -35,8 +35,7 @@ import numpy as np
 from bench_learning_curves import write_rows
 from machine_info import load_average, machine_description
 
-from avcmr.data.calibrated_standin import make_calibrated_features
-from avcmr.data.synthetic_features import split_arrays
+from avcmr.data.calibrated_standin import calibrated_pairs
 from avcmr.evaluation.metrics import evaluate_scores
 from avcmr.methods.budgets import PAPER_SCHEDULES, budgeted_method, step_schedule, training_summary
 from avcmr.methods.registry import make_method
@@ -173,10 +172,8 @@ def main(argv=None) -> int:
         args.out.with_suffix(".md").write_text(markdown(rows, header))
         print(markdown(rows, header))
         return 0
-    table = make_calibrated_features(args.standin, random_state=0)
-    a_train, v_train, y_train, a_test, v_test, y_test = split_arrays(table)
-    data = {"train": {"audio": a_train, "visual": v_train, "labels": y_train},
-            "test": {"audio": a_test, "visual": v_test, "labels": y_test}}
+    data = calibrated_pairs(args.standin, random_state=0)
+    y_train, y_test = data["train"]["labels"], data["test"]["labels"]
     machine = machine_description()
     header = (f"calibrated {args.standin} stand-in (seed 0: {len(y_train)} train / {len(y_test)} test pairs); "
               f"budget quick; seeds {' '.join(map(str, args.seeds))}; {machine}")

@@ -30,9 +30,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from bench_learning_curves import write_rows
 from machine_info import machine_description
 
+from avcmr.data.calibrated_standin import calibrated_pairs
 from avcmr.evaluation.metrics import evaluate_scores
+from avcmr.io.parquet import atomic_path
 from avcmr.methods.budgets import budgeted_method
 from avcmr.methods.dual_subspace_losses import (
     ABLATION_NETS,
@@ -113,6 +117,7 @@ def read_rows(path: Path) -> tuple[str, list[dict]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=Path, help="a features.parquet (train and test pairs)")
+    parser.add_argument("--standin", choices=("vegas", "ave"), help="the calibrated stand-in instead of --features")
     parser.add_argument("--markdown-from", type=Path, nargs="+", default=None,
                         help="no fits: write the markdown table of TSVs this script wrote (to --out, .md)")
     parser.add_argument("--budget", choices=("quick", "paper"), default="quick")
@@ -126,6 +131,9 @@ def main(argv=None) -> int:
     parser.add_argument("--defaults-from", type=Path, default=None,
                         help="take the default setting's rows from this earlier TSV (same features, budget, seeds) "
                              "instead of fitting them, e.g. to run some options in a second process")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads (1 each for two runs side by side on 2 cores)")
+    parser.add_argument("--resume", action="store_true", help="keep the settings --out already holds, fit the rest")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.markdown_from:
@@ -134,61 +142,78 @@ def main(argv=None) -> int:
         target.write_text(text)
         print(text)
         return 0
-    if args.features is None:
-        parser.error("--features is required (or --markdown-from)")
-    out = args.out or Path(f"benchmarks/results/readings_{args.budget}{'' if args.epochs is None else f'_{args.epochs}ep'}.tsv")
-    data = load_feature_arrays(args.features)
+    if args.standin:
+        source, data = f"calibrated {args.standin} stand-in (preset {args.standin}, seed 0)", \
+            calibrated_pairs(args.standin, random_state=0)
+    elif args.features:
+        source, data = str(args.features), load_feature_arrays(args.features)
+    else:
+        parser.error("--features or --standin is required (or --markdown-from)")
+    torch.set_num_threads(args.threads)
+    budget_name = f"{args.budget}{'' if args.epochs is None else f'_{args.epochs}ep'}"
+    out = args.out or Path(f"benchmarks/results/readings_{budget_name}.tsv")
     machine = machine_description()
     base = {"budget": args.budget, "device": "cpu", "training_precision": args.precision,
             **({} if args.epochs is None else {"epochs": args.epochs})}
-    print(f"# {args.features}: {len(data['train']['labels'])} train / {len(data['test']['labels'])} test pairs; "
-          f"budget {args.budget}{'' if args.epochs is None else f', {args.epochs} epochs'}; {args.precision}; {machine}",
-          flush=True)
+    header = (f"{source}: {len(data['train']['labels'])} train / {len(data['test']['labels'])} test pairs; "
+              f"budget {args.budget}; epochs {args.epochs or 'from the budget'}; training_precision {args.precision}; "
+              f"seeds {' '.join(map(str, args.seeds))}; {args.threads} thread(s); one option at a time from the defaults")
+    print(f"# {header}; {machine}", flush=True)
     print("\t".join(COLUMNS), flush=True)
+    # --resume: a setting already in --out is not fitted again (a long run survives an interruption).
+    done = {(row["option"], row["value"], row["method"]): row for row in read_rows(out)[1]} \
+        if args.resume and out.exists() else {}
     rows, defaults = [], {}
 
-    def record(option, value, method, results):
-        maps = np.array([result[0] for result in results])
-        minus = maps.mean() - defaults[method] if method in defaults else 0.0
-        row = {"option": option, "value": str(value), "method": method, "seeds": len(results),
-               "map_mean": f"{maps.mean():.4f}", "map_std": f"{maps.std(ddof=1) if len(maps) > 1 else 0.0:.4f}",
-               "minus_default": f"{minus:+.4f}", "fit_s_median": f"{np.median([r[1] for r in results]):.1f}",
-               "load_1min": f"{os.getloadavg()[0]:.2f}", "machine": machine}  # fmt: skip
+    def save() -> None:  # after every row, so that an interrupted run keeps what it measured
+        kept = rows + [row for key, row in done.items()
+                       if key not in {(r["option"], r["value"], r["method"]) for r in rows}]
+        with atomic_path(out) as tmp:
+            write_rows(tmp, COLUMNS, kept, header)
+        with atomic_path(out.with_suffix(".md")) as tmp:
+            tmp.write_text(markdown_table(kept, header))
+
+    def record(option, value, method, fits):
+        """The row of one setting; ``fits`` is called only when --out does not hold it yet."""
+        if (option, str(value), method) in done:
+            row = done[(option, str(value), method)]
+        else:
+            results = fits()
+            maps = np.array([result[0] for result in results])
+            minus = maps.mean() - defaults[method] if method in defaults else 0.0
+            row = {"option": option, "value": str(value), "method": method, "seeds": len(results),
+                   "map_mean": f"{maps.mean():.4f}", "map_std": f"{maps.std(ddof=1) if len(maps) > 1 else 0.0:.4f}",
+                   "minus_default": f"{minus:+.4f}", "fit_s_median": f"{np.median([r[1] for r in results]):.1f}",
+                   "load_1min": f"{os.getloadavg()[0]:.2f}", "machine": machine}  # fmt: skip
         rows.append(row)
         print("\t".join(str(row[column]) for column in COLUMNS), flush=True)
-        return maps.mean()
+        save()
+        return float(row["map_mean"])
 
-    default_results, default_rows = {}, {}
+    default_rows = {}
     if args.defaults_from:  # the default setting's rows of an earlier run with the same data and budget
         default_rows = {row["method"]: row for row in read_rows(args.defaults_from)[1] if row["option"] == "default"}
         for method in args.methods:
             rows.append(default_rows[method])
             defaults[method] = float(default_rows[method]["map_mean"])
     for method in [] if args.defaults_from else args.methods:
-        default_results[method] = [run(method, base, data, seed) for seed in args.seeds]
-        defaults[method] = record("default", "-", method, default_results[method])
+        defaults[method] = record("default", "-", method,
+                                  lambda method=method: [run(method, base, data, seed) for seed in args.seeds])
+        default_rows[method] = rows[-1]
     if not args.no_references:
         for method in REFERENCE_MODELS:
-            record("reference", "-", method, [run(method, {"budget": args.budget}, data, seed) for seed in args.seeds])
+            record("reference", "-", method,
+                   lambda method=method: [run(method, {"budget": args.budget}, data, seed) for seed in args.seeds])
+    n_classes = len(np.unique(data["train"]["labels"]))
     for option in args.options:
         for value in READINGS[option][1:]:
             for method in args.methods:
-                if changes_fit(option, value, method, len(np.unique(data["train"]["labels"]))):
-                    record(option, value, method, [run(method, {**base, option: value}, data, seed) for seed in args.seeds])
-                elif method in default_results:
-                    record(option, value, method, default_results[method])
+                if changes_fit(option, value, method, n_classes):
+                    record(option, value, method, lambda method=method, option=option, value=value: [
+                        run(method, {**base, option: value}, data, seed) for seed in args.seeds])
                 else:  # the default's row, under this setting's name
-                    rows.append({**default_rows[method], "option": option, "value": str(value)})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as handle:
-        handle.write(f"# {args.features}; budget {args.budget}; epochs {args.epochs or 'from the budget'}; "
-                     f"training_precision {args.precision}; "
-                     f"seeds {' '.join(map(str, args.seeds))}; one option at a time from the defaults\n")
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t")
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(out.with_suffix(".md"), "w") as handle:
-        handle.write(markdown_table(rows, read_rows(out)[0]))
+                    rows.append({**default_rows[method], "option": option, "value": str(value), "minus_default": "+0.0000"})
+                    save()
     print(f"# wrote {out} and {out.with_suffix('.md')}")
     return 0
 

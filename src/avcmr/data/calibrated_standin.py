@@ -69,6 +69,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from avcmr.data.synthetic_features import split_arrays
+
 # Hidden generative factors; fixed because they describe the simulated world, not the difficulty.
 CLASS_LATENT_DIM = 16
 PAIR_LATENT_DIM = 8
@@ -230,6 +232,15 @@ def make_calibrated_features(
             "visual": list(visual),
         }
     )
+
+
+def calibrated_pairs(preset_or_params: str | StandinParams | Mapping = "vegas", random_state: int = 0) -> dict:
+    """The stand-in's train and test pairs as ``{"train": {"audio", "visual", "labels"}, "test": …}``
+    arrays, the shape ``avcmr.stages.load_feature_arrays`` gives a workflow feature table."""
+    a_train, v_train, y_train, a_test, v_test, y_test = split_arrays(
+        make_calibrated_features(preset_or_params, random_state=random_state))
+    return {"train": {"audio": a_train, "visual": v_train, "labels": y_train},
+            "test": {"audio": a_test, "visual": v_test, "labels": y_test}}
 
 
 def _modality_features(rng, labels, pair_latent, nonlinear_pair_factor, dim, class_separation,
