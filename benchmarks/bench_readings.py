@@ -7,17 +7,18 @@ than the default is set alone, the others left at their defaults; every setting 
 ``ablation_nets`` for `ours`, is not rerun: its row repeats the default's) for each seed, with
 TNN-C-CCA and C-CCA as fixed reference rows. MAP is the average of a→v and v→a on the test pairs.
 
-    # a feature table made by the workflow or a benchmark (features.parquet), quick budget, 3 seeds:
-    OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src .venv/bin/python benchmarks/bench_readings.py \\
-        --features benchmarks/results/tables_quick/features.parquet --budget quick
-    # a longer schedule for the four models: --epochs N (the same N for every setting); on a CPU
-    # with bf16 units --precision bfloat16 halves the time (MAP unchanged to 3 decimals there)
+    # the calibrated VEGAS stand-in, quick budget, 3 seeds (or --features a workflow features.parquet):
+    OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/bench_readings.py \\
+        --standin vegas --budget quick --precision bfloat16
+    # on a CPU with bf16 units --precision bfloat16 halves the time (MAP unchanged to 3 decimals
+    # there); --epochs N gives the four models a fixed schedule instead of the budget's
 
 Writes ``--out`` (default ``benchmarks/results/readings_<budget>.tsv``): option, value, method,
 seeds, MAP mean and std over the seeds, the difference from the default setting's mean, median
 fit seconds, and the machine and its load; prints the rows as they come; and the same as a
-markdown table beside it (``.md``). ``--markdown-from A.tsv B.tsv --out X.md`` redoes the
-markdown of finished runs.
+markdown table beside it (``.md``), both rewritten after every row: ``--resume`` keeps the
+settings an interrupted run wrote and fits the rest, and ``--threads 1`` lets two runs share two
+cores. ``--markdown-from A.tsv B.tsv --out X.md`` redoes the markdown of finished runs.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import pytest
 from avcmr.data.calibrated_standin import (
     PRESETS,
     StandinParams,
+    calibrated_pairs,
     class_counts,
     make_calibrated_features,
     resolve_params,
@@ -57,6 +58,19 @@ def test_shapes_dtypes_and_split_sizes(preset):
     assert np.isfinite(audio).all() and np.isfinite(visual).all()
     # Every class is in both splits (stratified), including the smallest.
     assert set(labels) == set(labels_test) == set(range(EXPECTED_CLASSES[preset]))
+
+
+def test_calibrated_pairs_are_the_tables_train_and_test_rows_in_order():
+    params = resolve_params("ave", n_train=120, n_test=40)
+    table = make_calibrated_features(params, random_state=2)
+    pairs = calibrated_pairs(params, random_state=2)
+    for part in ("train", "test"):
+        rows = table[table["split"] == part]
+        assert len(pairs[part]["labels"]) == {"train": 120, "test": 40}[part]
+        np.testing.assert_array_equal(pairs[part]["labels"], rows["label"].to_numpy())
+        for modality in ("audio", "visual"):
+            expected = np.array([list(vector) for vector in rows[modality]], dtype=np.float32)
+            np.testing.assert_array_equal(pairs[part][modality], expected)
 
 
 def test_full_preset_sizes_and_counts_without_generating_features():
