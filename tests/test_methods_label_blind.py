@@ -22,7 +22,7 @@ UNSUPERVISED = {
     "dcca": {"hidden_sizes": (32, 32), "batch_size": 60, "epochs": 2, "device": "cpu"},
     "ucal": {"embedding_dim": 12, "n_components": 6, "batch_size": 60, "epochs": 2, "device": "cpu"},
     "ugach": {"n_bits": 16, "hidden_dim": 32, "queries_per_epoch": 48, "batch_size": 16, "epochs": 2,
-              "device": "cpu"},
+              "selection": "holdout_best", "device": "cpu"},  # the path with a validation split
     "ugach_real": {"n_bits": 16, "hidden_dim": 32, "queries_per_epoch": 48, "batch_size": 16, "epochs": 2,
                    "device": "cpu"},
 }  # fmt: skip

@@ -128,20 +128,32 @@ def test_labels_are_never_used_and_fit_is_deterministic(fitted, adversarial_easy
     )
 
 
-def test_history_selection_and_size(fitted):
+def test_default_trains_every_pair_and_keeps_the_last_epoch(fitted, adversarial_easy):
+    audio = adversarial_easy.audio_train
     assert [h["epoch"] for h in fitted.history_] == [1, 2]
-    assert all(
-        {"loss", "d_loss", "g_loss", "mean_reward", "val_pair_mrr", "seconds"} <= set(h)
-        for h in fitted.history_
-    )
+    assert all({"loss", "d_loss", "g_loss", "mean_reward", "seconds"} <= set(h) for h in fitted.history_)
+    assert all("val_pair_mrr" not in h for h in fitted.history_)  # nothing held out, nothing scored
+    assert fitted.best_epoch_ == 2
+    np.testing.assert_allclose(fitted.audio_scaler_.mean_, audio.mean(axis=0), rtol=1e-6, atol=1e-7)  # all pairs
     assert all(0.5 <= h["mean_reward"] < 1.0 for h in fitted.history_)  # σ of a hinge ≥ 0
-    assert fitted.best_epoch_ == max(fitted.history_, key=lambda h: h["val_pair_mrr"])["epoch"]
     assert fitted.margin_ == 64 / 8
     per_net = (128 * 256 + 256 + 256 * 64 + 64) + (1024 * 256 + 256 + 256 * 64 + 64)
     assert fitted.n_parameters() == 2 * per_net  # generator + discriminator
     # Manifold pairs: own pair first, then 5 graph neighbours.
     pairs = fitted.manifold_pairs_["a2v"].numpy()
     assert pairs.shape[1] == 6 and np.array_equal(pairs[:, 0], np.arange(len(pairs)))
+
+
+def test_holdout_best_keeps_the_epoch_with_the_best_own_pair_rank(adversarial_easy):
+    audio, visual = adversarial_easy.audio_train, adversarial_easy.visual_train
+    model = UGACH(random_state=0, selection="holdout_best", **{**FAST, "epochs": 3}).fit(
+        audio, visual, adversarial_easy.labels_train)
+    assert all("val_pair_mrr" in h for h in model.history_)
+    assert model.best_epoch_ == max(model.history_, key=lambda h: h["val_pair_mrr"])["epoch"]
+    # 10 % of the pairs held out: the scalers see the other 90 %.
+    assert not np.allclose(model.audio_scaler_.mean_, audio.mean(axis=0), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="selection must be one of fixed_epochs, holdout_best"):
+        UGACH(selection="best").fit(audio, visual, adversarial_easy.labels_train)
 
 
 def test_use_before_fit_raises(adversarial_easy):

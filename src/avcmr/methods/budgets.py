@@ -88,12 +88,13 @@ PAPER_SOURCES = {
 # the method's longest stretch between improvements; each cap lies past its 97 % point where the
 # time allows (Tables 2 + 4 at VEGAS size in about an hour on 2 cores, from the per-step costs of
 # results/table3_paper_cpu.tsv). AGAH (≈ 1.2 s a step there, an 8192 × 4096 net) is capped by that
-# hour, not by its curve: its rows say when the cap ended them. UGACH's criterion, the held-out
-# pairs' reciprocal rank of 64-bit codes, is flat and noisy (.044–.054 over 5,000 steps): its
-# longest stretches between improvements were 192 / 576 / 1,632 steps and its best validations came
-# at 480 / 1,344 / 4,608 steps (seeds 0–2, learning_curves_vegas_ugach_summary.tsv); with a
-# 400-step patience seed 1 stopped at 864 steps with test MAP .839 against .905 at 5× the steps.
-# Its patience exceeds the longest stretch and its cap the latest best (≈ 0.06 s a step).
+# hour, not by its curve: its rows say when the cap ended them. UGACH's label-free criterion does
+# not follow its test MAP: the held-out pairs' reciprocal rank of 64-bit codes stays within
+# .045–.053 while test MAP climbs from .74 to a plateau of ≈ .905 reached by 2,300–2,900 steps and
+# held to 10,000 (seeds 0 and 1, results/ugach_criterion_vegas.tsv); stopping by it kept a
+# 480-step checkpoint (.855) on seed 0. So it trains to its cap and keeps the last weights
+# (``selection: fixed_epochs``, its default); its patience applies only with ``holdout_best``.
+# The cap lies past that plateau and past the latest best validation seen (4,608 steps).
 QUICK_CAP_STEPS: dict[str, int] = {
     "ours": 1500, "explicit": 1500, "implicit": 1500, "ex_im_share": 1500,
     "dcca": 2000, "ucal": 2000, "dscmr": 6000, "c_dcca": 8000, "tnn_c_cca": 16000, "acmr": 16000,

@@ -34,8 +34,14 @@ random queries per direction instead of visiting all 22,482 training items (so t
 epoch does not grow with the training set); the kNN graph is searched in a 64-D PCA space of the
 z-scored features (an exact 22k × 22k search in 1,024-D would cost more than all the training);
 4 epochs (official: 30). Measured: 46–53 CPU-seconds on the VEGAS-scale synthetic benchmark
-(``benchmarks/bench_adversarial.py``). The epoch is chosen without labels: the mean reciprocal rank of each
-validation item's own pair under Hamming ranking (validation pairs carved from the training set).
+(``benchmarks/bench_adversarial.py``).
+
+Model selection never sees labels. ``selection="fixed_epochs"`` (the default) trains on every pair
+and keeps the last epoch, as the official code's newest model; ``"holdout_best"`` keeps the epoch
+with the best mean reciprocal rank of each held-out item's own pair under Hamming ranking
+(``validation_fraction`` of the training pairs carved out) and lets ``patience`` stop the run. The
+second does not track test MAP (``SELECTIONS`` below), so under the ``quick`` budget UGACH trains to
+its step cap and its rows say "cap reached".
 """
 
 from __future__ import annotations
@@ -143,6 +149,15 @@ def codes_from_sigmoid(sigmoid_output: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(sigmoid_output) >= 0.5, 1.0, -1.0)
 
 
+# How the kept weights are chosen, the default first: the last epoch of the schedule, as the
+# official code's "newest" discriminator (its "best" file is chosen by labelled test MAP, which an
+# unsupervised method may not see), or the best epoch by the held-out pairs' own-pair reciprocal
+# rank (val_pair_mrr). That criterion does not follow test MAP at VEGAS size: it stays within
+# .045–.053 from the first epoch on while test MAP climbs from .74 to a .90 plateau, so it kept
+# early checkpoints (seed 0: 480 steps, .855; benchmarks/results/ugach_criterion_vegas*.tsv).
+SELECTIONS = ("fixed_epochs", "holdout_best")
+
+
 @register("ugach")
 class UGACH(HashingOutputMixin, RetrievalMethod):
     def __init__(
@@ -165,6 +180,7 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
         g_epochs: int = 2,
         pretrain_epochs: int = 1,
         output: str = "codes",
+        selection: str = "fixed_epochs",
         validation_fraction: float = 0.1,
         standardize: bool = True,
         device: str = "auto",
@@ -189,6 +205,7 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
         self.g_epochs = g_epochs
         self.pretrain_epochs = pretrain_epochs
         self.output = output
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.standardize = standardize
         self.device = device
@@ -196,11 +213,15 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
     # -- training -------------------------------------------------------------------------------
     def fit(self, audio, visual, labels) -> UGACH:
         self._check_output()
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         audio, visual, _ = check_training_data(audio, visual, labels)  # labels unused: unsupervised
         self._generator = seed_everything(self.random_state)
         self.device_ = pick_device(self.device)
+        # fixed_epochs: every pair trains and the last epoch is kept (no held-out pairs, no early stop).
+        holdout = self.validation_fraction if self.selection == "holdout_best" else 0.0
         fit_index, validation_index, self.audio_scaler_, self.visual_scaler_ = split_and_scale(
-            audio, visual, None, self.validation_fraction, self.random_state, self.standardize
+            audio, visual, None, holdout, self.random_state, self.standardize
         )
         audio_fit = self.audio_scaler_.transform(audio[fit_index])
         visual_fit = self.visual_scaler_.transform(visual[fit_index])
