@@ -88,13 +88,11 @@ PAPER_SOURCES = {
 # the method's longest stretch between improvements; each cap lies past its 97 % point where the
 # time allows (Tables 2 + 4 at VEGAS size in about an hour on 2 cores, from the per-step costs of
 # results/table3_paper_cpu.tsv). AGAH (≈ 1.2 s a step there, an 8192 × 4096 net) is capped by that
-# hour, not by its curve: its rows say when the cap ended them. UGACH's label-free criterion does
-# not follow its test MAP: the held-out pairs' reciprocal rank of 64-bit codes stays within
-# .045–.053 while test MAP climbs from .74 to a plateau of ≈ .905 reached by 2,300–2,900 steps and
-# held to 10,000 (seeds 0 and 1, results/ugach_criterion_vegas.tsv); stopping by it kept a
-# 480-step checkpoint (.855) on seed 0. So it trains to its cap and keeps the last weights
-# (``selection: fixed_epochs``, its default); its patience applies only with ``holdout_best``.
-# The cap lies past that plateau and past the latest best validation seen (4,608 steps).
+# hour, not by its curve: its rows say when the cap ended them. UGACH trains to its cap and keeps
+# the last weights (its default ``selection: fixed_epochs``; its held-out criterion does not follow
+# its test MAP, see ugach.SELECTIONS): the cap lies past its test-MAP plateau (2,300–2,900 steps)
+# and past the latest best validation seen (4,608 steps); its patience applies only with
+# ``holdout_best``.
 QUICK_CAP_STEPS: dict[str, int] = {
     "ours": 1500, "explicit": 1500, "implicit": 1500, "ex_im_share": 1500,
     "dcca": 2000, "ucal": 2000, "dscmr": 6000, "c_dcca": 8000, "tnn_c_cca": 16000, "acmr": 16000,
