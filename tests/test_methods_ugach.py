@@ -11,6 +11,7 @@ from easy_features_adversarial import average_map, chance_map, hamming_distance
 
 from avcmr.methods import make_method
 from avcmr.methods.base import NotFittedError, cosine_similarity
+from avcmr.methods.budgets import steps_per_epoch
 from avcmr.methods.ugach import (
     UGACH,
     SigmoidHashNet,
@@ -154,6 +155,29 @@ def test_holdout_best_keeps_the_epoch_with_the_best_own_pair_rank(adversarial_ea
     assert not np.allclose(model.audio_scaler_.mean_, audio.mean(axis=0), rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="selection must be one of fixed_epochs, holdout_best"):
         UGACH(selection="best").fit(audio, visual, adversarial_easy.labels_train)
+
+
+@pytest.mark.parametrize("selection", ["fixed_epochs", "holdout_best"])
+def test_steps_count_every_optimiser_step_as_the_budget_does(adversarial_easy, monkeypatch, selection):
+    """``n_steps_`` (the tables' steps) counts the SGD updates of D and G, both directions; the
+    budget's ``steps_per_epoch`` predicts them from the parameters and the training-set size."""
+    updates = []
+    sgd_step = torch.optim.SGD.step
+
+    def counted(self, *args, **kwargs):
+        updates.append(1)
+        return sgd_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", counted)
+    audio, visual, labels = adversarial_easy.audio_train, adversarial_easy.visual_train, adversarial_easy.labels_train
+    params = {**FAST, "queries_per_epoch": None, "batch_size": 100, "selection": selection}  # every fit pair a query
+    model = UGACH(random_state=0, **params).fit(audio, visual, labels)
+    assert model.n_steps_ == len(updates)
+    n_fit = len(audio) - (round(0.1 * len(audio)) if selection == "holdout_best" else 0)
+    batches = -(-n_fit // 100)  # per direction and pass
+    # pre-training: one D pass; each epoch: one D pass and two G passes; each pass both directions
+    assert model.n_steps_ == 2 * batches * (1 + 3 * model.epochs)
+    assert steps_per_epoch("ugach", model.get_params(), len(audio)) == 2 * batches * 3
 
 
 def test_use_before_fit_raises(adversarial_easy):

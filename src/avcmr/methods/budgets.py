@@ -90,18 +90,20 @@ PAPER_SOURCES = {
 # results/table3_paper_cpu.tsv). AGAH (≈ 1.2 s a step there, an 8192 × 4096 net) is capped by that
 # hour, not by its curve: its rows say when the cap ended them. UGACH trains to its cap and keeps
 # the last weights (its default ``selection: fixed_epochs``; its held-out criterion does not follow
-# its test MAP, see ugach.SELECTIONS): the cap lies past its test-MAP plateau (2,300–2,900 steps)
-# and past the latest best validation seen (4,608 steps); its patience applies only with
-# ``holdout_best``.
+# its test MAP, see ugach.SELECTIONS): the cap lies past its test-MAP plateau (4,600–5,800 steps)
+# and past the latest best validation seen (9,216 steps); its patience applies only with
+# ``holdout_best``. (UGACH's step counts in benchmarks/results up to ugach_criterion_vegas* are
+# half its optimiser steps: they counted one step per batch of queries for both directions; its
+# cap and patience here were doubled with the count, so it trains the same epochs as there.)
 QUICK_CAP_STEPS: dict[str, int] = {
     "ours": 1500, "explicit": 1500, "implicit": 1500, "ex_im_share": 1500,
     "dcca": 2000, "ucal": 2000, "dscmr": 6000, "c_dcca": 8000, "tnn_c_cca": 16000, "acmr": 16000,
-    "ugach": 5000, "ugach_real": 5000, "agah": 500, "agah_real": 500,
+    "ugach": 10000, "ugach_real": 10000, "agah": 500, "agah_real": 500,
 }  # fmt: skip
 QUICK_PATIENCE_STEPS: dict[str, int] = {
     "ours": 150, "explicit": 150, "implicit": 600, "ex_im_share": 150,
     "dcca": 300, "ucal": 300, "dscmr": 1000, "c_dcca": 1000, "tnn_c_cca": 1500, "acmr": 1500,
-    "ugach": 1800, "ugach_real": 1800, "agah": 200, "agah_real": 200,
+    "ugach": 3600, "ugach_real": 3600, "agah": 200, "agah_real": 200,
 }  # fmt: skip
 QUICK_VALIDATIONS_PER_PATIENCE = 3
 # ... and at least this many over a run whose cap comes before its patience (a small set).
@@ -150,10 +152,12 @@ def steps_per_epoch(method: str, params: Mapping, n_train: int) -> int:
     n_fit = _fit_pairs(params, n_train)
     batch_size = int(params.get("batch_size", n_fit))
     if method in ("ugach", "ugach_real"):
+        if params.get("selection", "fixed_epochs") == "fixed_epochs":
+            n_fit = n_train  # nothing is held out: every pair trains
         queries = params.get("queries_per_epoch")
         n_queries = n_fit if queries is None else min(int(queries), n_fit)
         passes = int(params.get("d_epochs", 1)) + int(params.get("g_epochs", 1))
-        return passes * math.ceil(n_queries / batch_size)
+        return passes * 2 * math.ceil(n_queries / batch_size)  # each pass: a→v queries, then v→a
     if method in ("agah", "agah_real"):
         full = math.ceil(n_fit / batch_size)
         cap = params.get("batches_per_epoch")

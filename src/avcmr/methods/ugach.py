@@ -36,6 +36,10 @@ z-scored features (an exact 22k × 22k search in 1,024-D would cost more than al
 4 epochs (official: 30). Measured: 46–53 CPU-seconds on the VEGAS-scale synthetic benchmark
 (``benchmarks/bench_adversarial.py``).
 
+Fitted ``n_steps_``: the optimiser steps run, one per batch of queries in either direction and in
+every pass (pre-training included): an epoch is (d_epochs + g_epochs) passes × 2 directions ×
+⌈queries / batch_size⌉ steps (``avcmr.methods.budgets.steps_per_epoch``).
+
 Model selection never sees labels. ``selection="fixed_epochs"`` (the default) trains on every pair
 and keeps the last epoch, as the official code's newest model; ``"holdout_best"`` keeps the epoch
 with the best mean reciprocal rank of each held-out item's own pair under Hamming ranking
@@ -259,6 +263,7 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
             min(n_fit, max(n_fit // self.sample_ratio, self.select_num + self.n_neighbors + 2))
         )
 
+        self.n_steps_ = 0
         for _ in range(self.pretrain_epochs):
             self._discriminator_pass(optimizer_d, use_generator=False)
         tracker = BestEpoch({"discriminator": self.discriminator_})
@@ -377,6 +382,7 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                self.n_steps_ += 1
                 losses.append(hinge.item())
         return float(np.mean(losses))
 
@@ -414,6 +420,7 @@ class UGACH(HashingOutputMixin, RetrievalMethod):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                self.n_steps_ += 1
                 losses.append(policy_loss.item())
                 rewards.append(reward.mean().item())
         return float(np.mean(losses)), float(np.mean(rewards))
