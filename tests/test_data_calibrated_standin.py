@@ -1,4 +1,5 @@
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -21,15 +22,51 @@ PAPER_RANDOM = {"vegas": 0.109, "ave": 0.126}
 EXPECTED_CLASSES = {"vegas": 10, "ave": 15}
 
 
-def _map(method_name, params, random_state=0):
+# The paper's Table 2 closed-form rows (average MAP), the calibration targets, written out here.
+PAPER_CLOSED_FORM = {"vegas": {"random": 0.109, "cca": 0.330, "kcca": 0.281, "c_cca": 0.708},
+                     "ave": {"random": 0.126, "cca": 0.190, "kcca": 0.134, "c_cca": 0.227}}
+
+
+@functools.lru_cache(maxsize=2)
+def _arrays(params, random_state):
+    return split_arrays(make_calibrated_features(params, random_state))
+
+
+def _map(method_name, params, random_state=0, method_seed=None):
+    """Average MAP of ``method_name`` (its default seed, or ``method_seed``) on the stand-in table
+    of generator seed ``random_state``."""
     from avcmr.evaluation.metrics import evaluate_scores
     from avcmr.methods.registry import make_method
 
-    audio, visual, labels, audio_test, visual_test, labels_test = split_arrays(
-        make_calibrated_features(params, random_state))
-    model = make_method(method_name).fit(audio, visual, labels)
-    scores = evaluate_scores(model.similarity(audio_test, visual_test), labels_test, labels_test)
+    audio, visual, labels, audio_test, visual_test, labels_test = _arrays(params, random_state)
+    model = make_method(method_name, **({} if method_seed is None else {"random_state": method_seed}))
+    scores = evaluate_scores(model.fit(audio, visual, labels).similarity(audio_test, visual_test),
+                             labels_test, labels_test)
     return (scores["a2v"].mean() + scores["v2a"].mean()) / 2
+
+
+def _distances_from_the_paper(preset, seeds_per_method):
+    """{(method, method seed): MAP − the paper's} on the table of generator seed 0; the seeded
+    rows (random, KCCA's landmarks) for a few seeds, CCA and C-CCA (deterministic) once."""
+    return {(method, seed): _map(method, preset, method_seed=seed) - PAPER_CLOSED_FORM[preset][method]
+            for method, seeds in seeds_per_method.items() for seed in seeds}
+
+
+def test_ave_table_closed_form_rows_land_near_the_paper():
+    """The stand-in is the table of generator seed 0 (what every benchmark uses; other seeds move
+    the rows: results/standin_seeds.tsv); its rows for a few method seeds are within ±0.03 of the
+    paper's, KCCA excepted: it levels off at ≈ .18 (module docstring), .045 above the paper."""
+    distances = _distances_from_the_paper("ave", {"random": (0, 1, 2), "cca": (None,), "c_cca": (None,)})
+    assert all(abs(distance) <= 0.03 for distance in distances.values()), distances
+    kcca = _distances_from_the_paper("ave", {"kcca": (0, 1)})
+    assert all(abs(distance) <= 0.06 for distance in kcca.values()), kcca
+
+
+@pytest.mark.slow
+def test_vegas_table_closed_form_rows_land_near_the_paper():
+    """As for AVE, at VEGAS size; KCCA (three minutes a fit there) is in results/standin_fit.tsv."""
+    distances = _distances_from_the_paper("vegas", {"random": (0, 1), "cca": (None,), "c_cca": (None,)})
+    assert all(abs(distance) <= 0.03 for distance in distances.values()), distances
 
 
 @pytest.mark.parametrize("preset", ["vegas", "ave"])
