@@ -158,7 +158,8 @@ def codes_from_sigmoid(sigmoid_output: np.ndarray) -> np.ndarray:
 # unsupervised method may not see), or the best epoch by the held-out pairs' own-pair reciprocal
 # rank (val_pair_mrr). That criterion does not follow test MAP at VEGAS size: it stays within
 # .045–.053 from the first epoch on while test MAP climbs from .74 to a .90 plateau, so it kept
-# early checkpoints (seed 0: 480 steps, .855; benchmarks/results/ugach_criterion_vegas*.tsv).
+# early checkpoints (seed 0: 960 optimiser steps, .855; benchmarks/results/ugach_criterion_vegas*.tsv,
+# whose step column counts half).
 SELECTIONS = ("fixed_epochs", "holdout_best")
 
 
