@@ -190,6 +190,13 @@ def kept_rows(path: Path, replaced: list[str]) -> list[dict]:
     return [row for row in rows if row["dataset"] not in replaced]
 
 
+def fit_row(method: str, value: float, seconds: float, target: float) -> dict:
+    """One row of the fit tables: the stand-in's MAP against the paper's."""
+    return {"method": method, "paper_map": f"{target:.3f}", "standin_map": f"{value:.4f}",
+            "difference": f"{value - target:+.4f}", "within_0.03": "yes" if abs(value - target) <= ACCEPTED else "no",
+            "seconds": f"{seconds:.1f}"}
+
+
 def check_seeds(presets: list[str], seeds: list[int], out: Path) -> None:
     """The four rows of each preset on the stand-in tables of ``seeds`` (generator and methods)."""
     machine, load_before = machine_description(), load_average()
@@ -198,12 +205,8 @@ def check_seeds(presets: list[str], seeds: list[int], out: Path) -> None:
         for seed in seeds:
             evaluate = Evaluator(random_state=seed)
             for method in METHODS:
-                value, seconds = evaluate(PRESETS[name], method)
-                target = PAPER_TARGETS[name][method]
-                rows.append({"dataset": name, "seed": seed, "method": method, "paper_map": f"{target:.3f}",
-                             "standin_map": f"{value:.4f}", "difference": f"{value - target:+.4f}",
-                             "within_0.03": "yes" if abs(value - target) <= ACCEPTED else "no",
-                             "seconds": f"{seconds:.1f}"})
+                rows.append({"dataset": name, "seed": seed,
+                             **fit_row(method, *evaluate(PRESETS[name], method), PAPER_TARGETS[name][method])})
     header = [f"machine: {machine}", f"load before: {load_before}, after: {load_average()}",
               "the presets as committed, evaluated on the stand-in table of each seed (generator and method "
               "seed alike; the presets were fitted on seed 0), default method parameters, MAP = mean of a->v "
@@ -244,11 +247,7 @@ def main() -> None:
         fitted[name] = params
         final = Evaluator(random_state=0)  # fresh: every row of the table measured once, now
         for method in METHODS:
-            value, seconds = final(params, method)
-            rows.append({"dataset": name, "method": method, "paper_map": f"{targets[method]:.3f}",
-                         "standin_map": f"{value:.4f}", "difference": f"{value - targets[method]:+.4f}",
-                         "within_0.03": "yes" if abs(value - targets[method]) <= ACCEPTED else "no",
-                         "seconds": f"{seconds:.1f}"})
+            rows.append({"dataset": name, **fit_row(method, *final(params, method), targets[method])})
         print(f"{name}: {_knobs(params)}; search {search_seconds:.0f} s", flush=True)
 
     if not args.evaluate_only:
