@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from machine_info import load_average, machine_description
 
-from avcmr.data.calibrated_standin import calibrated_pairs
+from avcmr.data.calibrated_standin import PRESETS, calibrated_pairs
 from avcmr.evaluation.metrics import evaluate_scores
 from avcmr.methods.budgets import (
     PAPER_SCHEDULES,
@@ -189,7 +189,7 @@ def write_rows(path: Path, columns, rows, header: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--standin", choices=("vegas", "ave"))
+    source.add_argument("--standin", choices=sorted(PRESETS))
     source.add_argument("--features", type=Path, help="a workflow features.parquet (e.g. the demo's)")
     source.add_argument("--figure-from", type=Path, nargs="+", help="no fits: draw --figure from these curve TSVs")
     iterative = [m for m in PAPER_SCHEDULES if not m.endswith("_real")]

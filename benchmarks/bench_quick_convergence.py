@@ -35,7 +35,7 @@ import numpy as np
 from bench_learning_curves import write_rows
 from machine_info import load_average, machine_description
 
-from avcmr.data.calibrated_standin import calibrated_pairs
+from avcmr.data.calibrated_standin import PRESETS, calibrated_pairs
 from avcmr.evaluation.metrics import evaluate_scores
 from avcmr.methods.budgets import PAPER_SCHEDULES, budgeted_method, step_schedule, training_summary
 from avcmr.methods.registry import make_method
@@ -152,7 +152,7 @@ def markdown(rows: list[dict], header: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--standin", choices=("vegas", "ave"), default="vegas")
+    parser.add_argument("--standin", choices=sorted(PRESETS), default="vegas")
     parser.add_argument("--methods", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-five-x", action="store_true", help="skip the 5× runs (the cost of Tables 2 + 4 only)")

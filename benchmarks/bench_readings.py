@@ -35,7 +35,7 @@ import torch
 from bench_learning_curves import write_rows
 from machine_info import machine_description
 
-from avcmr.data.calibrated_standin import calibrated_pairs
+from avcmr.data.calibrated_standin import PRESETS, calibrated_pairs
 from avcmr.evaluation.metrics import evaluate_scores
 from avcmr.io.parquet import atomic_path
 from avcmr.methods.budgets import budgeted_method
@@ -118,7 +118,7 @@ def read_rows(path: Path) -> tuple[str, list[dict]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=Path, help="a features.parquet (train and test pairs)")
-    parser.add_argument("--standin", choices=("vegas", "ave"), help="the calibrated stand-in instead of --features")
+    parser.add_argument("--standin", choices=sorted(PRESETS), help="the calibrated stand-in instead of --features")
     parser.add_argument("--markdown-from", type=Path, nargs="+", default=None,
                         help="no fits: write the markdown table of TSVs this script wrote (to --out, .md)")
     parser.add_argument("--budget", choices=("quick", "paper"), default="quick")

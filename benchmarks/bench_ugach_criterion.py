@@ -41,7 +41,7 @@ from bench_learning_curves import write_rows
 from machine_info import load_average, machine_description
 
 import avcmr.methods.ugach as ugach_module
-from avcmr.data.calibrated_standin import calibrated_pairs
+from avcmr.data.calibrated_standin import PRESETS, calibrated_pairs
 from avcmr.evaluation.metrics import evaluate_scores
 from avcmr.methods.base import hamming_similarity
 from avcmr.methods.budgets import (
@@ -173,7 +173,7 @@ def rules_markdown(rule_rows: list[dict], header: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--standin", choices=("vegas", "ave"), default="vegas")
+    parser.add_argument("--standin", choices=sorted(PRESETS), default="vegas")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=10_000, help="steps of every run (no early stop)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
