@@ -314,21 +314,13 @@ def _drawn_modality_features(rng, labels, pair_latent, nonlinear_pair_factor, di
     prototypes = rng.standard_normal((params.n_classes, CLASS_LATENT_DIM))
     class_latent = class_separation * prototypes[labels] + rng.standard_normal((n_clips, CLASS_LATENT_DIM))
     linear_map = rng.standard_normal((CLASS_LATENT_DIM, dim)) / np.sqrt(CLASS_LATENT_DIM)
-    lift_in = rng.standard_normal((CLASS_LATENT_DIM, LIFT_HIDDEN_UNITS)) / np.sqrt(CLASS_LATENT_DIM)
-    lift_bias = rng.standard_normal(LIFT_HIDDEN_UNITS)
-    lift_out = rng.standard_normal((LIFT_HIDDEN_UNITS, dim)) / np.sqrt(LIFT_HIDDEN_UNITS)
-    linear_part = _unit_variance(class_latent @ linear_map)
-    lifted_part = _unit_variance(np.maximum(class_latent @ lift_in + lift_bias, 0.0) @ lift_out)
-    alpha = params.class_nonlinearity
-    class_part = _unit_variance((1.0 - alpha) * linear_part + alpha * lifted_part)
+    class_part = _class_part(rng, class_latent, linear_map, LIFT_HIDDEN_UNITS, params.class_nonlinearity)
     pair_part = pair_latent @ rng.standard_normal((PAIR_LATENT_DIM, dim)) / np.sqrt(PAIR_LATENT_DIM)
     noise_part = rng.standard_normal((n_clips, dim))
     nonlinear_pair_part = nonlinear_pair_factor @ rng.standard_normal((NONLINEAR_PAIR_DIM, dim))
     nonlinear_pair_part /= np.sqrt(NONLINEAR_PAIR_DIM)
-    gain = np.exp(params.gain_spread * rng.standard_normal(n_clips))[:, None]
-    features = gain * (class_part + params.pair_strength * pair_part + params.noise * noise_part
-                       + params.nonlinear_pair_strength * nonlinear_pair_part)
-    return features.astype(np.float32)
+    gain = np.exp(params.gain_spread * rng.standard_normal(n_clips))
+    return _mix(params, gain, class_part, pair_part, noise_part, nonlinear_pair_part)
 
 
 def _regular_modality_features(rng, labels, pair_latent, nonlinear_pair_factor, dim, class_separation,
@@ -339,13 +331,7 @@ def _regular_modality_features(rng, labels, pair_latent, nonlinear_pair_factor, 
     prototypes = _rotated_simplex(rng, params.n_classes, CLASS_LATENT_DIM)
     class_latent = class_separation * prototypes[labels] + rng.standard_normal((n_clips, CLASS_LATENT_DIM))
     linear_map = _orthogonal_map(rng, CLASS_LATENT_DIM, dim, np.ones(CLASS_LATENT_DIM))
-    lift_in = rng.standard_normal((CLASS_LATENT_DIM, REGULAR_LIFT_HIDDEN_UNITS)) / np.sqrt(CLASS_LATENT_DIM)
-    lift_bias = rng.standard_normal(REGULAR_LIFT_HIDDEN_UNITS)
-    lift_out = rng.standard_normal((REGULAR_LIFT_HIDDEN_UNITS, dim)) / np.sqrt(REGULAR_LIFT_HIDDEN_UNITS)
-    linear_part = _unit_variance(class_latent @ linear_map)
-    lifted_part = _unit_variance(np.maximum(class_latent @ lift_in + lift_bias, 0.0) @ lift_out)
-    alpha = params.class_nonlinearity
-    class_part = _unit_variance((1.0 - alpha) * linear_part + alpha * lifted_part)
+    class_part = _class_part(rng, class_latent, linear_map, REGULAR_LIFT_HIDDEN_UNITS, params.class_nonlinearity)
     pair_powers = PAIR_POWER_RATIO ** (-np.arange(PAIR_LATENT_DIM) / (PAIR_LATENT_DIM - 1))
     pair_part = pair_latent @ _orthogonal_map(rng, PAIR_LATENT_DIM, dim, pair_powers)
     noise_part = rng.standard_normal((n_clips, dim))
@@ -353,9 +339,25 @@ def _regular_modality_features(rng, labels, pair_latent, nonlinear_pair_factor, 
     nonlinear_pair_part = nonlinear_pair_factor @ _orthogonal_map(rng, NONLINEAR_PAIR_DIM, dim, nonlinear_powers)
     # Log-uniform with standard deviation gain_spread of the log: bounded, unlike a log-normal
     # gain, whose few huge clips leave covariance estimates to a few hundred clips at VEGAS size.
-    gain = np.exp(params.gain_spread * np.sqrt(3.0) * rng.uniform(-1.0, 1.0, n_clips))[:, None]
-    features = gain * (class_part + params.pair_strength * pair_part + params.noise * noise_part
-                       + params.nonlinear_pair_strength * nonlinear_pair_part)
+    gain = np.exp(params.gain_spread * np.sqrt(3.0) * rng.uniform(-1.0, 1.0, n_clips))
+    return _mix(params, gain, class_part, pair_part, noise_part, nonlinear_pair_part)
+
+
+def _class_part(rng, class_latent, linear_map, hidden_units: int, class_nonlinearity: float) -> np.ndarray:
+    """The class latent in feature space: a blend of ``linear_map`` and a random one-hidden-layer
+    ReLU lift of ``hidden_units`` units (drawn here), each part at unit average variance."""
+    latent_dim, dim = linear_map.shape
+    lift_in = rng.standard_normal((latent_dim, hidden_units)) / np.sqrt(latent_dim)
+    lift_bias = rng.standard_normal(hidden_units)
+    lift_out = rng.standard_normal((hidden_units, dim)) / np.sqrt(hidden_units)
+    linear_part = _unit_variance(class_latent @ linear_map)
+    lifted_part = _unit_variance(np.maximum(class_latent @ lift_in + lift_bias, 0.0) @ lift_out)
+    return _unit_variance((1.0 - class_nonlinearity) * linear_part + class_nonlinearity * lifted_part)
+
+
+def _mix(params: StandinParams, gain, class_part, pair_part, noise_part, nonlinear_pair_part) -> np.ndarray:
+    features = gain[:, None] * (class_part + params.pair_strength * pair_part + params.noise * noise_part
+                                + params.nonlinear_pair_strength * nonlinear_pair_part)
     return features.astype(np.float32)
 
 
