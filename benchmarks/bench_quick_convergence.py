@@ -158,16 +158,21 @@ def main(argv=None) -> int:
     parser.add_argument("--no-five-x", action="store_true", help="skip the 5× runs (the cost of Tables 2 + 4 only)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--markdown-from", type=Path, nargs="+", default=None,
-                        help="no fits: the rows of these TSVs into --out and its markdown (seeds run apart)")
+                        help="no fits: the rows of these TSVs into --out and its markdown (seeds run apart; a "
+                             "later file's row replaces an earlier one of the same model and seed)")
     parser.add_argument("--resume", action="store_true", help="keep the rows --out already holds, compute the rest")
     parser.add_argument("--comparisons-per-seed", action="store_true",
                         help="each seed's comparisons right after its models (whole seeds if interrupted)")
     args = parser.parse_args(argv)
     if args.markdown_from:
-        rows = [row for path in args.markdown_from for row in read_rows(path)]
+        # A later file's row replaces an earlier one of the same model and seed (a rerun under a
+        # changed default, e.g. quick_convergence_vegas_ugach_last.tsv for UGACH).
+        latest = {(row["method"], row["seed"]): row for path in args.markdown_from for row in read_rows(path)}
+        rows = list(latest.values())
         header = (f"calibrated {args.standin} stand-in; budget quick; seeds "
                   f"{' '.join(map(str, sorted({row['seed'] for row in rows})))}; rows of "
-                  f"{', '.join(path.name for path in args.markdown_from)}")  # fmt: skip
+                  f"{', '.join(path.name for path in args.markdown_from)}, a later file's row replacing an "
+                  f"earlier one of the same model and seed")  # fmt: skip
         write_rows(args.out, COLUMNS, rows, header)
         args.out.with_suffix(".md").write_text(markdown(rows, header))
         print(markdown(rows, header))
