@@ -14,7 +14,7 @@ kernel-width selection can make its row jump, see the module docstring):
 
 1. the cheap rows, alternately: class separation (audio = visual) for C-CCA, then the pair-latent
    strength for CCA, until both are within ``--tolerance``;
-2. the KCCA knob (``KCCA_KNOBS``: the nonlinear pair-latent strength; the version-1 VEGAS preset
+2. the KCCA knob (``KCCA_KNOB``: the nonlinear pair-latent strength; the version-1 VEGAS preset
    was fitted with the gain spread) by secant steps (KCCA at VEGAS size
    costs about two minutes, so few steps),
    re-solving step 1 at every new value (the knob also moves the cheap rows a little);
@@ -62,8 +62,8 @@ from avcmr.methods.registry import make_method
 METHODS = ("random", "cca", "kcca", "c_cca")
 ACCEPTED = 0.03
 KNOB_DECIMALS = 4
-# The knob fitted to the KCCA row, per preset (module docstring of calibrated_standin: why).
-KCCA_KNOBS = {"vegas": "nonlinear_pair_strength", "ave": "nonlinear_pair_strength"}
+# The knob fitted to the KCCA row (module docstring of calibrated_standin: why).
+KCCA_KNOB = "nonlinear_pair_strength"
 
 
 class Evaluator:
@@ -163,20 +163,19 @@ def fit_cheap_rows(evaluate, params: StandinParams, targets, tolerance: float, r
     return params
 
 
-def fit_preset(evaluate, params: StandinParams, targets, tolerance: float, kcca_evals: int,
-               kcca_knob: str) -> StandinParams:
+def fit_preset(evaluate, params: StandinParams, targets, tolerance: float, kcca_evals: int) -> StandinParams:
     params = fit_cheap_rows(evaluate, params, targets, tolerance)
     fitted = {}
 
     def kcca_row(strength: float) -> float:
         nonlocal params
-        candidate = fit_cheap_rows(evaluate, with_knobs(params, **{kcca_knob: strength}), targets, tolerance)
+        candidate = fit_cheap_rows(evaluate, with_knobs(params, **{KCCA_KNOB: strength}), targets, tolerance)
         fitted[round(strength, KNOB_DECIMALS)] = candidate
         params = candidate
         # KCCA falls as the knob grows, so the secant runs on −MAP.
         return -evaluate(candidate, "kcca")[0]
 
-    strength = getattr(params, kcca_knob)
+    strength = getattr(params, KCCA_KNOB)
     best = secant_solve(kcca_row, -targets["kcca"], strength, 0.5, tolerance, kcca_evals, 0.0, 50.0)
     return fitted[round(best, KNOB_DECIMALS)]
 
@@ -252,7 +251,7 @@ def main() -> None:
         print(f"{name}: {'evaluating' if args.evaluate_only else 'fitting'}", flush=True)
         started = time.perf_counter()
         params = PRESETS[name] if args.evaluate_only else fit_preset(
-            evaluate, PRESETS[name], targets, args.tolerance, args.kcca_evals, KCCA_KNOBS[name])
+            evaluate, PRESETS[name], targets, args.tolerance, args.kcca_evals)
         search_seconds = time.perf_counter() - started
         fitted[name] = params
         final = Evaluator(random_state=0)  # fresh: every row of the table measured once, now

@@ -332,11 +332,10 @@ def _regular_modality_features(rng, labels, pair_latent, nonlinear_pair_factor, 
     class_latent = class_separation * prototypes[labels] + rng.standard_normal((n_clips, CLASS_LATENT_DIM))
     linear_map = _orthogonal_map(rng, CLASS_LATENT_DIM, dim, np.ones(CLASS_LATENT_DIM))
     class_part = _class_part(rng, class_latent, linear_map, REGULAR_LIFT_HIDDEN_UNITS, params.class_nonlinearity)
-    pair_powers = PAIR_POWER_RATIO ** (-np.arange(PAIR_LATENT_DIM) / (PAIR_LATENT_DIM - 1))
-    pair_part = pair_latent @ _orthogonal_map(rng, PAIR_LATENT_DIM, dim, pair_powers)
+    pair_part = pair_latent @ _orthogonal_map(rng, PAIR_LATENT_DIM, dim, _spread_powers(PAIR_LATENT_DIM))
     noise_part = rng.standard_normal((n_clips, dim))
-    nonlinear_powers = PAIR_POWER_RATIO ** (-np.arange(NONLINEAR_PAIR_DIM) / (NONLINEAR_PAIR_DIM - 1))
-    nonlinear_pair_part = nonlinear_pair_factor @ _orthogonal_map(rng, NONLINEAR_PAIR_DIM, dim, nonlinear_powers)
+    nonlinear_pair_part = nonlinear_pair_factor @ _orthogonal_map(rng, NONLINEAR_PAIR_DIM, dim,
+                                                                  _spread_powers(NONLINEAR_PAIR_DIM))
     # Log-uniform with standard deviation gain_spread of the log: bounded, unlike a log-normal
     # gain, whose few huge clips leave covariance estimates to a few hundred clips at VEGAS size.
     gain = np.exp(params.gain_spread * np.sqrt(3.0) * rng.uniform(-1.0, 1.0, n_clips))
@@ -370,6 +369,11 @@ def _rotated_simplex(rng, n_classes: int, dim: int) -> np.ndarray:
     vertices *= np.sqrt(dim) / np.linalg.norm(vertices, axis=1, keepdims=True)
     frame, _ = np.linalg.qr(rng.standard_normal((dim, n_classes - 1)))
     return vertices @ frame.T
+
+
+def _spread_powers(latent_dim: int) -> np.ndarray:
+    """Powers falling geometrically from 1 to 1 / PAIR_POWER_RATIO over ``latent_dim`` directions."""
+    return PAIR_POWER_RATIO ** (-np.arange(latent_dim) / (latent_dim - 1))
 
 
 def _orthogonal_map(rng, latent_dim: int, dim: int, powers: np.ndarray) -> np.ndarray:
